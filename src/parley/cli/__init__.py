@@ -1,0 +1,1 @@
+"""The ``parley`` command line: a thin adapter over the core."""

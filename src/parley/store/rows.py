@@ -1,0 +1,228 @@
+"""Conversation objects <-> table rows, losslessly, as pure functions.
+
+:func:`explode` turns one export-shape conversation into a conversation row and one row
+per mapping node; :func:`assemble` turns them back. For any conversation ``x`` that
+:func:`explode` accepts, ``assemble(*explode(x))`` equals ``x``: every top-level key,
+every node key and every message field survive, unknown ones included. Two details make
+that hold:
+
+* ``extra`` keeps all top-level keys but ``mapping``; a column that Parley can change
+  (title, current_node, is_archived, is_starred, update_time) is written back over it
+  only when it no longer equals what was extracted from the original value.
+* ``node_extra`` keeps node keys other than id/message/parent/children, plus markers:
+  ``$children`` is ``false`` when the node had no ``children`` key (slim exports) or the
+  original list when it disagrees with the children derived from ``parent``;
+  ``$id`` / ``$parent`` record an id or parent key that was absent or differed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from parley import tree
+from parley.errors import MalformedConversation
+
+MAX_ID_LENGTH = 200
+_ABSENT = "$absent"
+
+
+@dataclass
+class Exploded:
+    id: str
+    row: dict[str, Any]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def epoch(value: Any) -> float | None:
+    """Float epoch seconds from a number or an ISO 8601 string (as the list API sends)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            from datetime import UTC
+
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    return None
+
+
+def _clean(text: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL; extracted columns are copies, the JSON keeps them.
+    return text.replace("\x00", "") if text else text
+
+
+def _short(value: Any, what: str, conversation_id: str | None) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    if len(text) > MAX_ID_LENGTH:
+        raise MalformedConversation(
+            f"{what} is longer than {MAX_ID_LENGTH} characters", conversation_id
+        )
+    return text
+
+
+def _title(value: Any) -> str | None:
+    return None if value is None else _clean(value if isinstance(value, str) else str(value))
+
+
+# The columns Parley may change, each with how it is extracted from the original value.
+MUTABLE: dict[str, Callable[[Any], Any]] = {
+    "title": _title,
+    "update_time": epoch,
+    "current_node": lambda value: value,
+    "is_archived": bool,
+    "is_starred": bool,
+}
+
+
+def conversation_id(data: dict[str, Any]) -> str:
+    """``id``, else ``conversation_id``, else a stable id derived from the content."""
+    for key in ("id", "conversation_id"):
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            return value
+    mapping = data.get("mapping") or {}
+    seed = f"{data.get('create_time')}|{data.get('title')}|{','.join(list(mapping)[:4])}"
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "parley:" + seed))
+
+
+def explode(data: Any, *, content_hash: str | None = None, source: str = "import") -> Exploded:
+    """Validate one conversation and split it into rows. Raises MalformedConversation."""
+    if not isinstance(data, dict):
+        raise MalformedConversation(f"expected a JSON object, got {type(data).__name__}")
+    cid = _short(conversation_id(data), "id", None)
+    assert cid is not None
+    mapping = data.get("mapping")
+    if not isinstance(mapping, dict):
+        raise MalformedConversation("'mapping' is missing or not an object", cid)
+    current = data.get("current_node")
+    if current is not None and not isinstance(current, str):
+        raise MalformedConversation("'current_node' is not a string", cid)
+    _short(current, "current_node", cid)
+    extra = {key: value for key, value in data.items() if key != "mapping"}
+    row = {
+        "id": cid,
+        **{key: extract(data.get(key)) for key, extract in MUTABLE.items()},
+        "create_time": epoch(data.get("create_time")),
+        "default_model_slug": _short(data.get("default_model_slug"), "model slug", cid),
+        "gizmo_id": _short(data.get("gizmo_id"), "gizmo_id", cid),
+        "template_id": _short(data.get("conversation_template_id"), "template id", cid),
+        "extra": orjson.dumps(extra).decode(),
+        "source": source,
+        "content_hash": content_hash,
+        "message_count": 0,
+    }
+    shape = tree.Tree.build(mapping)
+    out = Exploded(id=cid, row=row, warnings=list(shape.warnings))
+    positions = {kid: i for kids in [shape.roots, *shape.children.values()] for i, kid in enumerate(kids)}
+    for key, node in mapping.items():
+        if not isinstance(node, dict):
+            raise MalformedConversation(f"node {key!r} is not an object", cid)
+        node_id = _short(key, "node id", cid)
+        assert node_id is not None
+        out.messages.append(_node_row(node_id, node, shape, positions.get(node_id, 0), cid))
+    out.row["message_count"] = sum(1 for m in out.messages if m["message"] is not None)
+    return out
+
+
+def _node_row(
+    node_id: str, node: dict[str, Any], shape: tree.Tree, position: int, cid: str
+) -> dict[str, Any]:
+    extra = {k: v for k, v in node.items() if k not in ("id", "message", "parent", "children")}
+    if "children" not in node:
+        extra["$children"] = False
+    elif node["children"] != shape.children[node_id]:
+        extra["$children"] = node["children"]
+    if node.get("id", _ABSENT) != node_id:
+        extra["$id"] = node.get("id", _ABSENT)
+    if "parent" not in node:
+        extra["$parent"] = _ABSENT
+    elif node["parent"] is not None and not isinstance(node["parent"], str):
+        extra["$parent"] = node["parent"]
+    message = node.get("message")
+    if message is not None and not isinstance(message, dict):
+        raise MalformedConversation(f"node {node_id!r} has a message that is not an object", cid)
+    parent = node.get("parent")
+    row: dict[str, Any] = {
+        "node_id": node_id,
+        "parent_id": _short(parent, "parent id", cid) if isinstance(parent, str) else None,
+        "position": position,
+        "message": None,
+        "node_extra": orjson.dumps(extra).decode() if extra else None,
+        "role": None,
+        "author_name": None,
+        "content_type": None,
+        "recipient": None,
+        "model_slug": None,
+        "create_time": None,
+        "hidden": True,
+        "text": "",
+    }
+    if isinstance(message, dict):
+        text = tree.message_text(message)
+        author = message.get("author") if isinstance(message.get("author"), dict) else {}
+        recipient = message.get("recipient")
+        row.update(
+            message=orjson.dumps(message).decode(),
+            role=_clip(tree.role(message), 32),
+            author_name=_clip(author.get("name"), 200),
+            content_type=_clip(tree.content_type(message), 64),
+            recipient=_clip(recipient, 200),
+            model_slug=_clip(tree.model_slug(message), 200),
+            create_time=epoch(message.get("create_time")),
+            hidden=tree.is_hidden(message, text),
+            text=_clean(text) or "",
+        )
+    return row
+
+
+def _clip(value: Any, length: int) -> str | None:
+    return None if value is None else _clean(str(value)[:length])
+
+
+def assemble(row: dict[str, Any], message_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The export-shape conversation for a stored row and its node rows (in pk order)."""
+    data: dict[str, Any] = orjson.loads(row["extra"])
+    for key, extract in MUTABLE.items():
+        if extract(data.get(key)) != row[key]:
+            data[key] = row[key]  # changed in Parley since it was imported
+    children: dict[str, list[tuple[int, str]]] = {}
+    for m in message_rows:
+        if m["parent_id"] is not None:
+            children.setdefault(m["parent_id"], []).append((m["position"], m["node_id"]))
+    mapping: dict[str, Any] = {}
+    for m in message_rows:
+        node_id = m["node_id"]
+        extra = orjson.loads(m["node_extra"]) if m["node_extra"] else {}
+        node: dict[str, Any] = {}
+        node_key = extra.pop("$id", node_id)
+        if node_key != _ABSENT:
+            node["id"] = node_key
+        node["message"] = orjson.loads(m["message"]) if m["message"] is not None else None
+        parent = extra.pop("$parent", m["parent_id"])
+        if parent != _ABSENT:
+            node["parent"] = parent
+        listed = extra.pop("$children", None)
+        derived = [kid for _, kid in sorted(children.get(node_id, []))]
+        if listed is None:
+            node["children"] = derived
+        elif listed is not False:
+            node["children"] = listed + [kid for kid in derived if kid not in listed]
+        node.update(extra)
+        mapping[node_id] = node
+    data["mapping"] = mapping
+    return data

@@ -1,0 +1,106 @@
+"""The schema, as SQLAlchemy Core tables. Migrations in ``migrations/`` create it.
+
+* ``conversations``: one row per (owner, conversation id). ``extra`` holds every top-level
+  key of the imported object except ``mapping``, verbatim (JSON text); the columns are
+  extracted copies that Parley may change (rename, archive, move ``current_node``).
+  ``content_hash`` is the hash of the last imported bytes: re-importing them is a no-op.
+* ``messages``: one row per mapping node. ``message`` is the message object verbatim
+  (JSON text, NULL for the root and empty nodes); ``node_extra`` keeps any other node keys
+  (and whether the node listed ``children``). Children are never stored: they are derived
+  from ``parent_id`` and ordered by ``position``. The other columns are extracted for
+  queries: role, content type, text, hidden (the visible-transcript rule).
+* Full-text search: FTS5 tables kept in step by triggers on SQLite; generated tsvector
+  columns with GIN indexes on PostgreSQL (created in the migration).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("password_hash", Text),
+    Column("created_at", Double, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False, default="user"),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("label", String(200)),
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(200), nullable=False),
+    Column("owner_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("title", Text),
+    Column("create_time", Double),
+    Column("update_time", Double),
+    Column("current_node", String(200)),
+    Column("default_model_slug", String(200)),
+    Column("is_archived", Boolean, nullable=False, default=False),
+    Column("is_starred", Boolean, nullable=False, default=False),
+    Column("gizmo_id", String(200)),
+    Column("template_id", String(200)),
+    Column("extra", Text, nullable=False, default="{}"),
+    Column("source", String(32), nullable=False, default="import"),
+    Column("content_hash", String(64)),
+    Column("message_count", Integer, nullable=False, default=0),
+    UniqueConstraint("owner_id", "id", name="uq_conversations_owner_id"),
+)
+Index("ix_conversations_owner_update", conversations.c.owner_id, conversations.c.update_time)
+Index("ix_conversations_owner_create", conversations.c.owner_id, conversations.c.create_time)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "conversation_pk",
+        Integer,
+        ForeignKey("conversations.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("node_id", String(200), nullable=False),
+    Column("parent_id", String(200)),
+    Column("position", Integer, nullable=False, default=0),
+    Column("message", Text),
+    Column("node_extra", Text),
+    Column("role", String(32)),
+    Column("author_name", String(200)),
+    Column("content_type", String(64)),
+    Column("recipient", String(200)),
+    Column("model_slug", String(200)),
+    Column("create_time", Double),
+    Column("hidden", Boolean, nullable=False, default=False),
+    Column("text", Text, nullable=False, default=""),
+    UniqueConstraint("conversation_pk", "node_id", name="uq_messages_conversation_node"),
+)
+Index("ix_messages_create_time", messages.c.create_time)

@@ -1,0 +1,139 @@
+"""Users and their API tokens.
+
+Tokens are random 32-byte URL-safe strings shown once, when issued; only their SHA-256
+and an 8-character prefix (to tell them apart in lists) are stored. The local owner is
+the first admin user; it is created on first use so that a fresh library always has an
+owner for imports made without ``--user``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from parley.errors import Conflict, NotFound
+from parley.store.tables import tokens, users
+
+LOCAL_OWNER_NAME = "owner"
+TOKEN_PREFIX_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    is_admin: bool
+    created_at: float
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create(session: Session, *, name: str, is_admin: bool = False) -> User:
+    if by_name(session, name=name) is not None:
+        raise Conflict(f"a user named {name!r} already exists")
+    user = User(id=str(uuid.uuid4()), name=name, is_admin=is_admin, created_at=time.time())
+    session.execute(
+        users.insert().values(
+            id=user.id, name=user.name, is_admin=user.is_admin, created_at=user.created_at
+        )
+    )
+    return user
+
+
+def _one(session: Session, where: object) -> User | None:
+    row = session.execute(
+        select(users.c.id, users.c.name, users.c.is_admin, users.c.created_at).where(where)  # type: ignore[arg-type]
+    ).first()
+    return User(**row._asdict()) if row else None
+
+
+def by_name(session: Session, *, name: str) -> User | None:
+    return _one(session, users.c.name == name)
+
+
+def by_id(session: Session, *, user_id: str) -> User | None:
+    return _one(session, users.c.id == user_id)
+
+
+def require(session: Session, *, name: str) -> User:
+    user = by_name(session, name=name)
+    if user is None:
+        raise NotFound(f"no user named {name!r}; create one with `parley users add {name}`")
+    return user
+
+
+def local_owner(session: Session) -> User:
+    """The first admin user, created (named ``owner``) if the library has none."""
+    row = session.execute(
+        select(users.c.id, users.c.name, users.c.is_admin, users.c.created_at)
+        .where(users.c.is_admin.is_(True))
+        .order_by(users.c.created_at)
+        .limit(1)
+    ).first()
+    if row is not None:
+        return User(**row._asdict())
+    name = LOCAL_OWNER_NAME
+    while by_name(session, name=name) is not None:
+        name += "_"
+    return create(session, name=name, is_admin=True)
+
+
+def all_users(session: Session) -> list[User]:
+    rows = session.execute(
+        select(users.c.id, users.c.name, users.c.is_admin, users.c.created_at).order_by(
+            users.c.created_at
+        )
+    )
+    return [User(**row._asdict()) for row in rows]
+
+
+def remove(session: Session, *, user_id: str) -> None:
+    if by_id(session, user_id=user_id) is None:
+        raise NotFound(f"no user with id {user_id!r}")
+    session.execute(delete(tokens).where(tokens.c.user_id == user_id))
+    session.execute(delete(users).where(users.c.id == user_id))
+
+
+def issue_token(session: Session, *, user_id: str, kind: str = "user", label: str | None = None) -> str:
+    """A new token for the user; the only time the plaintext exists."""
+    token = secrets.token_urlsafe(32)
+    session.execute(
+        tokens.insert().values(
+            id=str(uuid.uuid4()),
+            user_id=user_id,
+            kind=kind,
+            token_hash=hash_token(token),
+            prefix=token[:TOKEN_PREFIX_LENGTH],
+            label=label,
+            created_at=time.time(),
+        )
+    )
+    return token
+
+
+def token_prefixes(session: Session, *, user_id: str) -> list[str]:
+    rows = session.execute(
+        select(tokens.c.prefix).where(tokens.c.user_id == user_id).order_by(tokens.c.created_at)
+    )
+    return [row.prefix for row in rows]
+
+
+def user_for_token(session: Session, *, token: str, kind: str = "user") -> User | None:
+    """The user a token belongs to. Lookup is by hash, so timing reveals nothing of the token."""
+    row = session.execute(
+        select(tokens.c.id, tokens.c.user_id).where(
+            tokens.c.token_hash == hash_token(token), tokens.c.kind == kind
+        )
+    ).first()
+    if row is None:
+        return None
+    session.execute(update(tokens).where(tokens.c.id == row.id).values(last_used_at=time.time()))
+    return by_id(session, user_id=row.user_id)

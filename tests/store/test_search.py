@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from parley.store import conversations, search, users
+from parley.store.db import transaction
+from parley.store.rows import explode
+
+
+def conv(cid: str, title: str | None, *texts: str) -> dict[str, Any]:
+    mapping: dict[str, Any] = {"root": {"id": "root", "message": None, "parent": None}}
+    parent = "root"
+    for index, body in enumerate(texts):
+        node_id = f"{cid}-{index}"
+        role = "user" if index % 2 == 0 else "assistant"
+        mapping[node_id] = {
+            "id": node_id,
+            "parent": parent,
+            "message": {"author": {"role": role}, "content": {"content_type": "text", "parts": [body]}},
+        }
+        parent = node_id
+    return {"id": cid, "title": title, "create_time": 1.0, "update_time": 2.0, "mapping": mapping, "current_node": parent}
+
+
+def fill(factory: sessionmaker[Session], owner_id: str, *items: dict[str, Any]) -> None:
+    with transaction(factory) as session:
+        conversations.save_many(session, owner_id=owner_id, items=[explode(i) for i in items])
+
+
+def find(factory: sessionmaker[Session], owner_id: str, query: str, **kw: Any) -> list[search.Hit]:
+    with transaction(factory) as session:
+        return search.search(session, owner_id=owner_id, query=query, **kw)
+
+
+def test_finds_message_text_with_snippet_and_stemming(factory: sessionmaker[Session], owner_id: str) -> None:
+    fill(
+        factory,
+        owner_id,
+        conv("a", "Cooking", "How do I bake bread?", "Knead the dough and let it rise."),
+        conv("b", "Travel", "Where to go in Lisbon?", "Visit Belém and Alfama."),
+    )
+    hits = find(factory, owner_id, "kneading dough")
+    assert [h.id for h in hits] == ["a"]
+    assert hits[0].node_id == "a-1"
+    assert "«" in hits[0].snippet and "dough" in hits[0].snippet.lower()
+    assert hits[0].score > 0
+
+
+def test_all_words_must_match_and_syntax_is_inert(factory: sessionmaker[Session], owner_id: str) -> None:
+    fill(factory, owner_id, conv("a", "x", "alpha beta"), conv("b", "y", "alpha gamma"))
+    assert {h.id for h in find(factory, owner_id, "alpha")} == {"a", "b"}
+    assert [h.id for h in find(factory, owner_id, "alpha beta")] == ["a"]
+    for hostile in ['alpha" OR "gamma', "NEAR(alpha", "alpha*", "-beta", "':*&|!"]:
+        find(factory, owner_id, hostile)  # must not raise a syntax error
+    assert find(factory, owner_id, "   ") == []
+
+
+def test_title_matches_rank_first_and_hits_group_per_conversation(factory: sessionmaker[Session], owner_id: str) -> None:
+    fill(
+        factory,
+        owner_id,
+        conv("body", "Unrelated", "python python python", "more python here"),
+        conv("title", "Python tips", "something else entirely"),
+    )
+    hits = find(factory, owner_id, "python")
+    assert [h.id for h in hits] == ["title", "body"]
+    assert len({h.id for h in hits}) == len(hits)
+
+
+def test_search_sees_only_the_owner(factory: sessionmaker[Session], owner_id: str) -> None:
+    with transaction(factory) as session:
+        other = users.create(session, name="eve").id
+    fill(factory, other, conv("secret", "Private", "the password is swordfish"))
+    assert find(factory, owner_id, "swordfish") == []
+    assert [h.id for h in find(factory, other, "swordfish")] == ["secret"]
+
+
+def test_index_follows_deletes_and_renames(factory: sessionmaker[Session], owner_id: str) -> None:
+    fill(factory, owner_id, conv("a", "Old name", "zebra crossing"))
+    with transaction(factory) as session:
+        conversations.set_fields(session, owner_id=owner_id, conversation_id="a", title="Giraffe")
+    assert [h.id for h in find(factory, owner_id, "giraffe")] == ["a"]
+    assert find(factory, owner_id, "old name") == []
+    with transaction(factory) as session:
+        conversations.remove(session, owner_id=owner_id, conversation_id="a")
+    assert find(factory, owner_id, "zebra") == []

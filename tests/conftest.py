@@ -68,7 +68,9 @@ def _with_search_path(url: str, schema: str) -> str:
     return f"{url}{joiner}options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[needs_postgres, pytest.mark.postgres])])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=[needs_postgres, pytest.mark.postgres])]
+)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database URL: a SQLite file, or the session's PostgreSQL schema."""
     if request.param == "sqlite":

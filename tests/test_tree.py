@@ -12,7 +12,9 @@ def msg(role: str, text: Any = "hi", *, t: float | None = 1.0, **extra: Any) -> 
     return {"id": "m", "author": {"role": role}, "content": content, "create_time": t, **extra}
 
 
-def node(node_id: str, parent: str | None, message: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+def node(
+    node_id: str, parent: str | None, message: dict[str, Any] | None = None, **kw: Any
+) -> dict[str, Any]:
     return {"id": node_id, "parent": parent, "message": message, **kw}
 
 
@@ -39,7 +41,9 @@ def test_missing_current_node_falls_back_to_latest_leaf(current: str | None) -> 
 
 
 def test_children_rebuilt_from_parent_when_absent() -> None:
-    mapping = {k: {kk: vv for kk, vv in v.items() if kk != "children"} for k, v in branched().items()}
+    mapping = {
+        k: {kk: vv for kk, vv in v.items() if kk != "children"} for k, v in branched().items()
+    }
     shape = tree.Tree.build(mapping)
     assert shape.children["u1"] == ["a1", "a2"]  # by create_time
     assert shape.roots == ["root"]
@@ -96,7 +100,13 @@ def test_non_object_nodes_are_skipped_with_warning() -> None:
         (msg("system", "be brief", metadata={"is_user_system_message": True}), False),
         (msg("user", "x", metadata={"is_visually_hidden_from_conversation": True}), True),
         (msg("assistant", {"content_type": "code", "text": "1+1"}, recipient="python"), True),
-        (msg("assistant", {"content_type": "thoughts", "thoughts": [{"summary": "s", "content": "c"}]}), True),
+        (
+            msg(
+                "assistant",
+                {"content_type": "thoughts", "thoughts": [{"summary": "s", "content": "c"}]},
+            ),
+            True,
+        ),
         (msg("assistant", {"content_type": "reasoning_recap", "content": "Thought for 3s"}), True),
         (msg("tool", {"content_type": "tether_browsing_display", "result": "r"}), True),
         (msg("user", {"content_type": "user_editable_context", "user_profile": "p"}), True),
@@ -118,7 +128,12 @@ def test_hidden_rule(message: dict[str, Any] | None, hidden: bool) -> None:
             {
                 "content_type": "multimodal_text",
                 "parts": [
-                    {"content_type": "image_asset_pointer", "asset_pointer": "file-service://f", "width": 2, "height": 3},
+                    {
+                        "content_type": "image_asset_pointer",
+                        "asset_pointer": "file-service://f",
+                        "width": 2,
+                        "height": 3,
+                    },
                     "look",
                     {"content_type": "audio_transcription", "text": "spoken", "direction": "in"},
                 ],
@@ -127,7 +142,10 @@ def test_hidden_rule(message: dict[str, Any] | None, hidden: bool) -> None:
         ),
         ({"content_type": "code", "language": "python", "text": "print(1)"}, "print(1)"),
         ({"content_type": "execution_output", "text": "1"}, "1"),
-        ({"content_type": "tether_quote", "url": "https://x", "title": "T", "text": "q"}, "T\n\nhttps://x\n\nq"),
+        (
+            {"content_type": "tether_quote", "url": "https://x", "title": "T", "text": "q"},
+            "T\n\nhttps://x\n\nq",
+        ),
         ({"content_type": "thoughts", "thoughts": [{"summary": "S", "content": "C"}]}, "S\n\nC"),
         ({"content_type": "reasoning_recap", "content": "Thought for 14s"}, "Thought for 14s"),
         ({"content_type": "system_error", "name": "E", "text": "boom"}, "E: boom"),

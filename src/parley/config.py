@@ -38,12 +38,42 @@ class Settings(BaseSettings):
         description="Key for the admin routes. Default: generated on first start and kept "
         "in PARLEY_HOME/admin_key.",
     )
+    host: str = Field(default="127.0.0.1", description="Address `parley serve` listens on.")
+    port: int = Field(default=8080, description="Port `parley serve` listens on.")
+    public_url: str | None = Field(
+        default=None,
+        description="The URL people reach this server at, for links it prints and shares. "
+        "Default: http://HOST:PORT.",
+    )
+    rate_ask: str = Field(
+        default="50/hour",
+        description="Limit per token and per client address on routes that call a model.",
+    )
+    rate_read: str = Field(
+        default="3000/minute",
+        description="Limit per token and per client address on every other API route.",
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024**2,
+        description="Largest request body accepted on JSON routes (413 past it).",
+    )
+    max_upload_bytes: int = Field(
+        default=8 * 1024**3, description="Largest export file accepted by POST /api/import."
+    )
+    trust_forwarded_for: bool = Field(
+        default=False,
+        description="Take the client address from X-Forwarded-For (only behind a proxy you run).",
+    )
     max_zip_ratio: int = Field(
         default=200, description="Largest allowed uncompressed/compressed ratio of a ZIP member."
     )
     max_unzipped_bytes: int = Field(
         default=64 * 1024**3, description="Largest total uncompressed size of an import ZIP."
     )
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -56,9 +56,7 @@ def selected_pks(session: Session, *, owner_id: str, selection: Selection) -> li
     )
     pks = [row.pk for row in reversed(rows)]
     if selection.search:
-        hits = search.search(
-            session, owner_id=owner_id, query=selection.search, limit=SEARCH_LIMIT
-        )
+        hits = search.search(session, owner_id=owner_id, query=selection.search, limit=SEARCH_LIMIT)
         matching = {hit.pk for hit in hits}
         pks = [pk for pk in pks if pk in matching]
     return pks

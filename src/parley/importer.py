@@ -14,6 +14,8 @@ Guarantees:
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,7 @@ from parley.store.db import transaction
 from parley.store.rows import Exploded, explode
 
 BATCH_SIZE = 100
+QUEUE_DEPTH = 2
 
 
 @dataclass
@@ -67,8 +70,15 @@ def _guess_id(item: RawConversation) -> str:
     return item.source
 
 
+Prepared = Exploded | dict[str, str]  # a conversation ready to store, or a failure
+
+
 class Importer:
-    """Feeds conversations to the store for one owner; use :meth:`add` then :meth:`finish`."""
+    """Feeds conversations to the store for one owner.
+
+    :meth:`prepare` (parse, validate, explode) needs no database and may run on another
+    thread than :meth:`store`; :meth:`add` and :meth:`finish` do both, in order.
+    """
 
     def __init__(
         self,
@@ -83,41 +93,57 @@ class Importer:
         self.batch_size = batch_size
         self.on_conversation = on_conversation
         self.report = ImportReport()
-        self._batch: list[Exploded] = []
+        self._batch: list[Prepared] = []
+
+    @staticmethod
+    def prepare(item: RawConversation) -> Prepared:
+        if item.data is None:
+            return {"id": _guess_id(item), "reason": item.error or "not a JSON object"}
+        try:
+            return explode(item.data, content_hash=content_hash(item.raw))
+        except MalformedConversation as error:
+            return {"id": error.conversation_id or _guess_id(item), "reason": error.detail}
 
     def add(self, item: RawConversation) -> None:
-        if item.data is None:
-            self._fail(_guess_id(item), item.error or "not a JSON object")
-            return
-        try:
-            exploded = explode(item.data, content_hash=content_hash(item.raw))
-        except MalformedConversation as error:
-            self._fail(error.conversation_id or _guess_id(item), error.detail)
-            return
-        self._batch.append(exploded)
+        self._batch.append(self.prepare(item))
         if len(self._batch) >= self.batch_size:
             self.flush()
+
+    def flush(self) -> None:
+        batch, self._batch = self._batch, []
+        self.store(batch)
+
+    def finish(self) -> ImportReport:
+        self.flush()
+        return self.report
+
+    def store(self, batch: Sequence[Prepared]) -> None:
+        """Save one batch in one transaction; failures in it are reported in order."""
+        items = [item for item in batch if isinstance(item, Exploded)]
+        for item in batch:
+            if not isinstance(item, Exploded):
+                self._fail(item["id"], item["reason"])
+        if not items:
+            return
+        try:
+            with transaction(self.factory) as session:
+                outcomes = conversations.save_many(session, owner_id=self.owner_id, items=items)
+        except SQLAlchemyError:
+            for one in items:
+                self._save_one(one)
+            return
+        for outcome in outcomes:
+            self._done(outcome)
+
+    def _done(self, outcome: str) -> None:
+        self.report.count(outcome)
+        if self.on_conversation:
+            self.on_conversation()
 
     def _fail(self, conversation_id: str, reason: str) -> None:
         self.report.failed.append({"id": conversation_id, "reason": reason})
         if self.on_conversation:
             self.on_conversation()
-
-    def flush(self) -> None:
-        batch, self._batch = self._batch, []
-        if not batch:
-            return
-        try:
-            with transaction(self.factory) as session:
-                outcomes = conversations.save_many(session, owner_id=self.owner_id, items=batch)
-        except SQLAlchemyError:
-            for item in batch:
-                self._save_one(item)
-            return
-        for outcome in outcomes:
-            self.report.count(outcome)
-            if self.on_conversation:
-                self.on_conversation()
 
     def _save_one(self, item: Exploded) -> None:
         try:
@@ -127,13 +153,10 @@ class Importer:
             reason = str(getattr(error, "orig", None) or error).splitlines()[0]
             self._fail(item.id, f"the database rejected it: {reason}")
             return
-        self.report.count(outcome)
-        if self.on_conversation:
-            self.on_conversation()
+        self._done(outcome)
 
-    def finish(self) -> ImportReport:
-        self.flush()
-        return self.report
+
+_END = object()
 
 
 def import_paths(
@@ -146,10 +169,53 @@ def import_paths(
     on_conversation: Callable[[], None] | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> ImportReport:
-    """Import every conversation found in ``paths`` (see parley.formats.chatgpt)."""
+    """Import every conversation found in ``paths`` (see parley.formats.chatgpt).
+
+    Reading, parsing and validating run on a helper thread while this thread writes the
+    previous batch, so the two overlap (the database driver releases the GIL). At most
+    ``QUEUE_DEPTH`` prepared batches wait in between, which bounds memory. An error while
+    reading (a truncated file, say) is raised here after every batch read before it has
+    been stored.
+    """
     importer = Importer(
         factory, owner_id=owner_id, batch_size=batch_size, on_conversation=on_conversation
     )
-    for item in read_export(paths, limits=limits or ZipLimits(), on_bytes=on_bytes):
-        importer.add(item)
-    return importer.finish()
+    handoff: queue.Queue[object] = queue.Queue(maxsize=QUEUE_DEPTH)
+    stop = threading.Event()
+
+    def give(value: object) -> None:
+        while not stop.is_set():
+            try:
+                handoff.put(value, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        batch: list[Prepared] = []
+        try:
+            for item in read_export(paths, limits=limits or ZipLimits(), on_bytes=on_bytes):
+                batch.append(Importer.prepare(item))
+                if len(batch) >= batch_size:
+                    give(batch)
+                    batch = []
+            give(batch)
+            give(_END)
+        except BaseException as error:  # handed to the writing thread, raised there
+            give(batch)
+            give(error)
+
+    reader = threading.Thread(target=produce, name="parley-import-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            value = handoff.get()
+            if value is _END:
+                break
+            if isinstance(value, BaseException):
+                raise value
+            importer.store(value)  # type: ignore[arg-type]
+    finally:
+        stop.set()
+        reader.join()
+    return importer.report

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 Node = dict[str, Any]
 Message = dict[str, Any]
@@ -110,15 +110,17 @@ class Tree:
             (children[up] if up is not None else roots).append(node_id)
         for node_id, kids in children.items():
             listed = nodes[node_id].get("children")
-            rank = {}
-            if isinstance(listed, list):
-                rank = {str(kid): i for i, kid in enumerate(listed)}
-                dangling = [kid for kid in rank if kid not in nodes]
+            if not isinstance(listed, list):
+                listed = []
+            elif listed:
+                dangling = [kid for kid in listed if str(kid) not in nodes]
                 if dangling:
                     warnings.append(f"node {node_id!r} lists missing children {dangling!r}")
-            kids.sort(
-                key=lambda kid: (rank.get(kid, len(rank)), _sort_time(nodes[kid]), order[kid])
-            )
+            if len(kids) > 1:
+                rank = {str(kid): i for i, kid in enumerate(listed)}
+                kids.sort(
+                    key=lambda kid: (rank.get(kid, len(rank)), _sort_time(nodes[kid]), order[kid])
+                )
         roots.sort(key=lambda r: (_sort_time(nodes[r]), order[r]))
         return cls(nodes=nodes, parent=parent, children=children, roots=roots, warnings=warnings)
 
@@ -210,27 +212,43 @@ def _metadata(message: Message) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def is_hidden(message: Message | None, text: str | None = None) -> bool:
-    """The visible-transcript rule: what ChatGPT's own UI does not show by default.
+class Facts(NamedTuple):
+    """What Parley extracts from one message, computed in one pass."""
 
-    ``text`` may pass the already extracted :func:`message_text` to save the work.
+    role: str | None
+    content_type: str | None
+    text: str
+    hidden: bool
+    model_slug: str | None
+
+
+def facts(message: Message) -> Facts:
+    """Role, content type, plain text, the hidden rule and the model of one message.
+
+    The visible-transcript rule (what ChatGPT's own UI does not show by default): system
+    messages unless ``is_user_system_message``; ``is_visually_hidden_from_conversation``;
+    tool calls (assistant messages to a recipient other than ``all``); the content types
+    in HIDDEN_CONTENT_TYPES; and messages with no text.
     """
-    if not isinstance(message, dict):
-        return True
     meta = _metadata(message)
     who = role(message)
-    if who == "system" and not meta.get("is_user_system_message"):
-        return True
-    if meta.get("is_visually_hidden_from_conversation"):
-        return True
+    kind = content_type(message)
+    text = message_text(message)
+    slug = meta.get("model_slug")
     recipient = message.get("recipient")
-    if who == "assistant" and recipient not in (None, "all"):
-        return True
-    if content_type(message) in HIDDEN_CONTENT_TYPES:
-        return True
-    if text is None:
-        text = message_text(message)
-    return not text.strip()
+    hidden = (
+        (who == "system" and not meta.get("is_user_system_message"))
+        or bool(meta.get("is_visually_hidden_from_conversation"))
+        or (who == "assistant" and recipient not in (None, "all"))
+        or kind in HIDDEN_CONTENT_TYPES
+        or not text.strip()
+    )
+    return Facts(who, kind, text, hidden, str(slug) if slug else None)
+
+
+def is_hidden(message: Message | None) -> bool:
+    """Whether the visible-transcript rule (see :func:`facts`) hides this message."""
+    return not isinstance(message, dict) or facts(message).hidden
 
 
 def _part_text(part: Any) -> str:

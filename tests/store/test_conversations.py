@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-
 from parley.errors import NotFound
 from parley.importer import content_hash
 from parley.store import conversations, users
@@ -25,7 +24,9 @@ def exploded(data: dict[str, Any]) -> Any:
 
 def save(factory: sessionmaker[Session], owner_id: str, *items: dict[str, Any]) -> list[str]:
     with transaction(factory) as session:
-        return list(conversations.save_many(session, owner_id=owner_id, items=[exploded(i) for i in items]))
+        return list(
+            conversations.save_many(session, owner_id=owner_id, items=[exploded(i) for i in items])
+        )
 
 
 def load(factory: sessionmaker[Session], owner_id: str, cid: str) -> dict[str, Any]:
@@ -33,7 +34,9 @@ def load(factory: sessionmaker[Session], owner_id: str, cid: str) -> dict[str, A
         return conversations.load(session, owner_id=owner_id, conversation_id=cid)
 
 
-def simple(cid: str = "c1", *, title: str = "Hello", update: float = 1_700_000_100.0) -> dict[str, Any]:
+def simple(
+    cid: str = "c1", *, title: str = "Hello", update: float = 1_700_000_100.0
+) -> dict[str, Any]:
     return {
         "id": cid,
         "title": title,
@@ -46,19 +49,29 @@ def simple(cid: str = "c1", *, title: str = "Hello", update: float = 1_700_000_1
                 "id": "u",
                 "parent": "root",
                 "children": ["a"],
-                "message": {"id": "u", "author": {"role": "user"}, "content": {"content_type": "text", "parts": ["hi there"]}},
+                "message": {
+                    "id": "u",
+                    "author": {"role": "user"},
+                    "content": {"content_type": "text", "parts": ["hi there"]},
+                },
             },
             "a": {
                 "id": "a",
                 "parent": "u",
                 "children": [],
-                "message": {"id": "a", "author": {"role": "assistant"}, "content": {"content_type": "text", "parts": ["hello!"]}},
+                "message": {
+                    "id": "a",
+                    "author": {"role": "assistant"},
+                    "content": {"content_type": "text", "parts": ["hello!"]},
+                },
             },
         },
     }
 
 
-def test_every_edge_case_round_trips_through_the_database(factory: sessionmaker[Session], owner_id: str) -> None:
+def test_every_edge_case_round_trips_through_the_database(
+    factory: sessionmaker[Session], owner_id: str
+) -> None:
     from parley import synth
 
     cases = synth.edge_case_conversations()
@@ -70,7 +83,9 @@ def test_every_edge_case_round_trips_through_the_database(factory: sessionmaker[
         assert stored == expected, case.get("id")
 
 
-def test_saving_the_same_bytes_twice_changes_nothing(factory: sessionmaker[Session], owner_id: str) -> None:
+def test_saving_the_same_bytes_twice_changes_nothing(
+    factory: sessionmaker[Session], owner_id: str
+) -> None:
     assert save(factory, owner_id, simple()) == ["imported"]
     assert save(factory, owner_id, simple()) == ["unchanged"]
     with transaction(factory) as session:
@@ -85,7 +100,11 @@ def test_a_newer_export_updates_what_changed(factory: sessionmaker[Session], own
         "id": "u2",
         "parent": "a",
         "children": [],
-        "message": {"id": "u2", "author": {"role": "user"}, "content": {"content_type": "text", "parts": ["more"]}},
+        "message": {
+            "id": "u2",
+            "author": {"role": "user"},
+            "content": {"content_type": "text", "parts": ["more"]},
+        },
     }
     newer["current_node"] = "u2"
     assert save(factory, owner_id, newer) == ["updated"]
@@ -94,13 +113,17 @@ def test_a_newer_export_updates_what_changed(factory: sessionmaker[Session], own
         assert conversations.summaries(session, owner_id=owner_id)[0].message_count == 3
 
 
-def test_an_older_export_does_not_overwrite_a_newer_one(factory: sessionmaker[Session], owner_id: str) -> None:
+def test_an_older_export_does_not_overwrite_a_newer_one(
+    factory: sessionmaker[Session], owner_id: str
+) -> None:
     save(factory, owner_id, simple(title="New", update=2_000_000_000.0))
     assert save(factory, owner_id, simple(title="Old", update=1.0)) == ["unchanged"]
     assert load(factory, owner_id, "c1")["title"] == "New"
 
 
-def test_reformatted_but_equal_content_is_unchanged(factory: sessionmaker[Session], owner_id: str) -> None:
+def test_reformatted_but_equal_content_is_unchanged(
+    factory: sessionmaker[Session], owner_id: str
+) -> None:
     save(factory, owner_id, simple())
     item = explode(simple(), content_hash="a-different-hash")
     with transaction(factory) as session:
@@ -108,7 +131,10 @@ def test_reformatted_but_equal_content_is_unchanged(factory: sessionmaker[Sessio
 
 
 def test_duplicates_within_one_batch(factory: sessionmaker[Session], owner_id: str) -> None:
-    assert save(factory, owner_id, simple(), simple(title="Again", update=1_800_000_000.0)) == ["imported", "updated"]
+    assert save(factory, owner_id, simple(), simple(title="Again", update=1_800_000_000.0)) == [
+        "imported",
+        "updated",
+    ]
     assert load(factory, owner_id, "c1")["title"] == "Again"
 
 
@@ -140,7 +166,9 @@ def test_summaries_page_and_order(factory: sessionmaker[Session], owner_id: str)
 def test_set_fields_and_remove(factory: sessionmaker[Session], owner_id: str) -> None:
     save(factory, owner_id, simple())
     with transaction(factory) as session:
-        conversations.set_fields(session, owner_id=owner_id, conversation_id="c1", title="T", is_archived=True)
+        conversations.set_fields(
+            session, owner_id=owner_id, conversation_id="c1", title="T", is_archived=True
+        )
     data = load(factory, owner_id, "c1")
     assert (data["title"], data["is_archived"]) == ("T", True)
     with transaction(factory) as session:

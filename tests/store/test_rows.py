@@ -49,7 +49,11 @@ def conversations(draw: st.DrawFn) -> dict[str, Any]:
             )
             message = {
                 "id": node_id,
-                "author": {"role": draw(st.sampled_from(["user", "assistant", "system", "tool"])), "name": None, "metadata": {}},
+                "author": {
+                    "role": draw(st.sampled_from(["user", "assistant", "system", "tool"])),
+                    "name": None,
+                    "metadata": {},
+                },
                 "create_time": draw(st.none() | st.floats(min_value=0, max_value=2e9)),
                 "content": content,
                 "metadata": draw(st.dictionaries(text, json_values, max_size=3)),
@@ -63,11 +67,17 @@ def conversations(draw: st.DrawFn) -> dict[str, Any]:
     data: dict[str, Any] = {
         "title": draw(st.none() | text),
         "create_time": draw(st.floats(min_value=0, max_value=2e9)),
-        "update_time": draw(st.floats(min_value=0, max_value=2e9) | st.just("2024-12-22T07:58:21.257454Z")),
+        "update_time": draw(
+            st.floats(min_value=0, max_value=2e9) | st.just("2024-12-22T07:58:21.257454Z")
+        ),
         "mapping": mapping,
         "current_node": draw(st.sampled_from([None, "missing", *ids])),
         "id": draw(st.uuids()).hex,
-        **draw(st.dictionaries(text.filter(lambda k: k not in {"mapping", "id"}), json_values, max_size=4)),
+        **draw(
+            st.dictionaries(
+                text.filter(lambda k: k not in {"mapping", "id"}), json_values, max_size=4
+            )
+        ),
     }
     return data
 
@@ -124,7 +134,12 @@ def test_extracted_columns() -> None:
     assert exploded.row["update_time"] == epoch("2024-12-22T07:58:21+00:00")
     assert exploded.row["message_count"] == 1
     user = exploded.messages[1]
-    assert (user["role"], user["author_name"], user["model_slug"], user["hidden"]) == ("user", "me", "gpt-4o", False)
+    assert (user["role"], user["author_name"], user["model_slug"], user["hidden"]) == (
+        "user",
+        "me",
+        "gpt-4o",
+        False,
+    )
     assert user["text"] == "hello world"  # NUL removed from the copy...
     assert "\\u0000" in user["message"]  # ...but kept in the verbatim message
 

@@ -18,10 +18,20 @@ def conv(cid: str, title: str | None, *texts: str) -> dict[str, Any]:
         mapping[node_id] = {
             "id": node_id,
             "parent": parent,
-            "message": {"author": {"role": role}, "content": {"content_type": "text", "parts": [body]}},
+            "message": {
+                "author": {"role": role},
+                "content": {"content_type": "text", "parts": [body]},
+            },
         }
         parent = node_id
-    return {"id": cid, "title": title, "create_time": 1.0, "update_time": 2.0, "mapping": mapping, "current_node": parent}
+    return {
+        "id": cid,
+        "title": title,
+        "create_time": 1.0,
+        "update_time": 2.0,
+        "mapping": mapping,
+        "current_node": parent,
+    }
 
 
 def fill(factory: sessionmaker[Session], owner_id: str, *items: dict[str, Any]) -> None:
@@ -34,7 +44,9 @@ def find(factory: sessionmaker[Session], owner_id: str, query: str, **kw: Any) -
         return search.search(session, owner_id=owner_id, query=query, **kw)
 
 
-def test_finds_message_text_with_snippet_and_stemming(factory: sessionmaker[Session], owner_id: str) -> None:
+def test_finds_message_text_with_snippet_and_stemming(
+    factory: sessionmaker[Session], owner_id: str
+) -> None:
     fill(
         factory,
         owner_id,
@@ -48,7 +60,9 @@ def test_finds_message_text_with_snippet_and_stemming(factory: sessionmaker[Sess
     assert hits[0].score > 0
 
 
-def test_all_words_must_match_and_syntax_is_inert(factory: sessionmaker[Session], owner_id: str) -> None:
+def test_all_words_must_match_and_syntax_is_inert(
+    factory: sessionmaker[Session], owner_id: str
+) -> None:
     fill(factory, owner_id, conv("a", "x", "alpha beta"), conv("b", "y", "alpha gamma"))
     assert {h.id for h in find(factory, owner_id, "alpha")} == {"a", "b"}
     assert [h.id for h in find(factory, owner_id, "alpha beta")] == ["a"]
@@ -57,7 +71,9 @@ def test_all_words_must_match_and_syntax_is_inert(factory: sessionmaker[Session]
     assert find(factory, owner_id, "   ") == []
 
 
-def test_title_matches_rank_first_and_hits_group_per_conversation(factory: sessionmaker[Session], owner_id: str) -> None:
+def test_title_matches_rank_first_and_hits_group_per_conversation(
+    factory: sessionmaker[Session], owner_id: str
+) -> None:
     fill(
         factory,
         owner_id,

@@ -143,5 +143,7 @@ def search_command(
         console.print("no matches")
         return
     for hit in hits:
-        console.print(Text.assemble((hit.id, "dim"), "  ", (plain(hit.title or "(untitled)"), "bold")))
+        console.print(
+            Text.assemble((hit.id, "dim"), "  ", (plain(hit.title or "(untitled)"), "bold"))
+        )
         console.print(Text("    " + plain(hit.snippet).replace("\n", " ")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from parley import __version__
-from parley.cli import library, transfer
+from parley.cli import library, server, transfer
 
 app = typer.Typer(
     name="parley",
@@ -26,6 +26,8 @@ app.command("ls")(library.ls_command)
 app.command("show")(library.show_command)
 app.command("search")(library.search_command)
 app.command("demo")(transfer.demo_command)
+app.command("serve")(server.serve_command)
+app.add_typer(server.users_app, name="users")
 
 
 @app.command("version")

@@ -26,7 +26,7 @@ from rich.text import Text
 from parley import exporter, synth
 from parley.cli.context import console, err_console, exits_cleanly, get_context, parse_when
 from parley.formats.chatgpt import RawConversation, ZipLimits, total_bytes
-from parley.importer import ImportReport, Importer, import_paths
+from parley.importer import Importer, ImportReport, import_paths
 from parley.store import conversations
 
 UserOption = Annotated[

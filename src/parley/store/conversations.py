@@ -98,20 +98,64 @@ def _insert(session: Session, *, owner_id: str, items: list[Exploded]) -> None:
         insert(conversations).returning(conversations.c.pk, sort_by_parameter_order=True),
         [{**item.row, "owner_id": owner_id} for item in items],
     )
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for pk, item in zip(result.scalars().all(), items, strict=True):
         for message in item.messages:
-            rows.append({**message, "conversation_pk": pk})
-    if rows:
-        session.execute(insert(messages), rows)
+            rows.append((pk, *[message[column] for column in MESSAGE_COLUMNS[1:]]))
+    insert_messages(session, rows=rows)
+
+
+MESSAGE_COLUMNS = (
+    "conversation_pk",
+    "node_id",
+    "parent_id",
+    "position",
+    "message",
+    "node_extra",
+    "role",
+    "author_name",
+    "content_type",
+    "recipient",
+    "model_slug",
+    "create_time",
+    "hidden",
+    "text",
+)
+
+
+def insert_messages(session: Session, *, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert message rows (values in MESSAGE_COLUMNS order) and index their text.
+
+    This is the only way messages enter the store: it goes straight to the driver's
+    executemany, and on SQLite fills the FTS5 index for the new rows in one statement.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    before = 0
+    if sqlite:
+        before = connection.exec_driver_sql("SELECT coalesce(max(pk), 0) FROM messages").scalar()
+    connection.exec_driver_sql(
+        f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)}) "
+        f"VALUES ({', '.join([marker] * len(MESSAGE_COLUMNS))})",
+        list(rows),
+    )
+    if sqlite:
+        connection.exec_driver_sql(
+            "INSERT INTO messages_fts(rowid, text) "
+            "SELECT pk, text FROM messages WHERE pk > ? AND text != ''",
+            (before,),
+        )
 
 
 def save(session: Session, *, owner_id: str, item: Exploded) -> Outcome:
     """Insert or merge one conversation (see the module invariants)."""
     current = session.execute(
-        select(
-            conversations.c.pk, conversations.c.content_hash, conversations.c.update_time
-        ).where(conversations.c.owner_id == owner_id, conversations.c.id == item.id)
+        select(conversations.c.pk, conversations.c.content_hash, conversations.c.update_time).where(
+            conversations.c.owner_id == owner_id, conversations.c.id == item.id
+        )
     ).first()
     if current is None:
         _insert(session, owner_id=owner_id, items=[item])
@@ -151,12 +195,12 @@ def _merge_messages(session: Session, *, pk: int, item: Exploded) -> bool:
             ).where(messages.c.conversation_pk == pk)
         )
     }
-    new_rows: list[dict[str, Any]] = []
+    new_rows: list[tuple[Any, ...]] = []
     changed = False
     for row in item.messages:
         old = stored.get(row["node_id"])
         if old is None:
-            new_rows.append({**row, "conversation_pk": pk})
+            new_rows.append((pk, *[row[column] for column in MESSAGE_COLUMNS[1:]]))
         elif (old.parent_id, old.position, old.message, old.node_extra) != (
             row["parent_id"],
             row["position"],
@@ -165,8 +209,7 @@ def _merge_messages(session: Session, *, pk: int, item: Exploded) -> bool:
         ):
             session.execute(update(messages).where(messages.c.pk == old.pk), row)
             changed = True
-    if new_rows:
-        session.execute(insert(messages), new_rows)
+    insert_messages(session, rows=new_rows)
     return changed or bool(new_rows)
 
 

@@ -128,7 +128,9 @@ def explode(data: Any, *, content_hash: str | None = None, source: str = "import
     }
     shape = tree.Tree.build(mapping)
     out = Exploded(id=cid, row=row, warnings=list(shape.warnings))
-    positions = {kid: i for kids in [shape.roots, *shape.children.values()] for i, kid in enumerate(kids)}
+    positions = {
+        kid: i for kids in [shape.roots, *shape.children.values()] for i, kid in enumerate(kids)
+    }
     for key, node in mapping.items():
         if not isinstance(node, dict):
             raise MalformedConversation(f"node {key!r} is not an object", cid)
@@ -173,25 +175,28 @@ def _node_row(
         "text": "",
     }
     if isinstance(message, dict):
-        text = tree.message_text(message)
-        author = message.get("author") if isinstance(message.get("author"), dict) else {}
-        recipient = message.get("recipient")
+        found = tree.facts(message)
+        author = message.get("author")
+        name = author.get("name") if isinstance(author, dict) else None
+        created = message.get("create_time")
         row.update(
             message=orjson.dumps(message).decode(),
-            role=_clip(tree.role(message), 32),
-            author_name=_clip(author.get("name"), 200),
-            content_type=_clip(tree.content_type(message), 64),
-            recipient=_clip(recipient, 200),
-            model_slug=_clip(tree.model_slug(message), 200),
-            create_time=epoch(message.get("create_time")),
-            hidden=tree.is_hidden(message, text),
-            text=_clean(text) or "",
+            role=_clip(found.role, 32),
+            author_name=_clip(name, 200),
+            content_type=_clip(found.content_type, 64),
+            recipient=_clip(message.get("recipient"), 200),
+            model_slug=_clip(found.model_slug, 200),
+            create_time=float(created) if type(created) is float else epoch(created),
+            hidden=found.hidden,
+            text=_clean(found.text) or "",
         )
     return row
 
 
 def _clip(value: Any, length: int) -> str | None:
-    return None if value is None else _clean(str(value)[:length])
+    if value is None or (type(value) is str and len(value) <= length and "\x00" not in value):
+        return value  # type: ignore[no-any-return]
+    return _clean(str(value)[:length])
 
 
 def assemble(row: dict[str, Any], message_rows: list[dict[str, Any]]) -> dict[str, Any]:

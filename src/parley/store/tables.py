@@ -9,13 +9,19 @@
   (and whether the node listed ``children``). Children are never stored: they are derived
   from ``parent_id`` and ordered by ``position``. The other columns are extracted for
   queries: role, content type, text, hidden (the visible-transcript rule).
-* Full-text search: FTS5 tables kept in step by triggers on SQLite; generated tsvector
-  columns with GIN indexes on PostgreSQL (created in the migration).
+* ``import_jobs``: one row per upload imported over HTTP (``parley.jobs``): its state
+  (queued, running, done, failed), progress, and final summary (``failed_json`` is the
+  JSON list of ``{id, reason}``).
+* Full-text search: on SQLite, FTS5 tables with external content; new messages are
+  indexed by ``conversations.insert_messages`` (the only way messages are inserted),
+  updates and deletes by triggers. On PostgreSQL, generated tsvector columns with GIN
+  indexes. Both are created in the migration.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Double,
@@ -104,3 +110,25 @@ messages = Table(
     UniqueConstraint("conversation_pk", "node_id", name="uq_messages_conversation_node"),
 )
 Index("ix_messages_create_time", messages.c.create_time)
+
+import_jobs = Table(
+    "import_jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("state", String(16), nullable=False, default="queued"),
+    Column("filename", Text),
+    Column("bytes_total", BigInteger, nullable=False, default=0),
+    Column("bytes_done", BigInteger, nullable=False, default=0),
+    Column("conversations_done", Integer, nullable=False, default=0),
+    Column("imported", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("failed_json", Text, nullable=False, default="[]"),
+    Column("error", Text),
+    Column("created_at", Double, nullable=False),
+    Column("started_at", Double),
+    Column("finished_at", Double),
+)
+Index("ix_import_jobs_owner_created", import_jobs.c.owner_id, import_jobs.c.created_at)
+Index("ix_import_jobs_state", import_jobs.c.state)

@@ -102,7 +102,9 @@ def remove(session: Session, *, user_id: str) -> None:
     session.execute(delete(users).where(users.c.id == user_id))
 
 
-def issue_token(session: Session, *, user_id: str, kind: str = "user", label: str | None = None) -> str:
+def issue_token(
+    session: Session, *, user_id: str, kind: str = "user", label: str | None = None
+) -> str:
     """A new token for the user; the only time the plaintext exists."""
     token = secrets.token_urlsafe(32)
     session.execute(

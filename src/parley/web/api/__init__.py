@@ -1,0 +1,1 @@
+"""One router per API dialect; each translates HTTP to core calls and back."""

@@ -136,7 +136,8 @@ def insert_messages(session: Session, *, rows: Sequence[tuple[Any, ...]]) -> Non
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     before = 0
     if sqlite:
-        before = connection.exec_driver_sql("SELECT coalesce(max(pk), 0) FROM messages").scalar()
+        last = connection.exec_driver_sql("SELECT coalesce(max(pk), 0) FROM messages").scalar()
+        before = int(last or 0)
     connection.exec_driver_sql(
         f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)}) "
         f"VALUES ({', '.join([marker] * len(MESSAGE_COLUMNS))})",

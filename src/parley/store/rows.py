@@ -195,7 +195,7 @@ def _node_row(
 
 def _clip(value: Any, length: int) -> str | None:
     if value is None or (type(value) is str and len(value) <= length and "\x00" not in value):
-        return value  # type: ignore[no-any-return]
+        return value
     return _clean(str(value)[:length])
 
 

@@ -10,7 +10,7 @@ better matches; a title match counts extra.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -50,52 +50,99 @@ def search(
     if not words(query):
         return []
     if session.get_bind().dialect.name == "sqlite":
-        hits = _sqlite(session, owner_id=owner_id, query=query, mark=mark)
-    else:
-        hits = _postgres(session, owner_id=owner_id, query=query, mark=mark)
+        return _sqlite(session, owner_id=owner_id, query=query, limit=limit, mark=mark)
+    hits = _postgres(session, owner_id=owner_id, query=query, mark=mark)
+    return _best_per_conversation(hits)[:limit]
+
+
+def _best_per_conversation(hits: list[Hit]) -> list[Hit]:
+    """One hit per conversation (its best message), a title match adding its score."""
     best: dict[int, Hit] = {}
     for hit in hits:
         seen = best.get(hit.pk)
         if seen is None:
             best[hit.pk] = hit
         elif seen.node_id is None or hit.node_id is None:
-            # a title hit and a message hit: keep the message snippet, add the boost
             keep = hit if seen.node_id is None else seen
-            best[hit.pk] = Hit(
-                keep.id, keep.pk, keep.title, keep.node_id, keep.snippet, seen.score + hit.score
-            )
+            best[hit.pk] = replace(keep, score=seen.score + hit.score)
         elif hit.score > seen.score:
             best[hit.pk] = hit
-    return sorted(best.values(), key=lambda h: -h.score)[:limit]
+    return sorted(best.values(), key=lambda h: -h.score)
 
 
-def _sqlite(session: Session, *, owner_id: str, query: str, mark: tuple[str, str]) -> list[Hit]:
-    expression = fts5_query(query)
-    params = {"q": expression, "owner": owner_id, "n": CANDIDATES, "a": mark[0], "b": mark[1]}
-    message_rows = session.execute(
+_SQLITE_RANKED = (
+    "SELECT m.pk AS rowid, c.id, c.pk, c.title, m.node_id, r.score FROM "
+    "(SELECT rowid, -bm25(messages_fts) AS score FROM messages_fts "
+    " WHERE messages_fts MATCH :q ORDER BY bm25(messages_fts) LIMIT :n) r "
+    "JOIN messages m ON m.pk = r.rowid JOIN conversations c ON c.pk = m.conversation_pk "
+    "WHERE c.owner_id = :owner"
+)
+_SQLITE_OWNED = (
+    "SELECT m.pk AS rowid, c.id, c.pk, c.title, m.node_id, -bm25(messages_fts) AS score "
+    "FROM messages_fts JOIN messages m ON m.pk = messages_fts.rowid "
+    "JOIN conversations c ON c.pk = m.conversation_pk "
+    "WHERE messages_fts MATCH :q AND c.owner_id = :owner "
+    "ORDER BY bm25(messages_fts) LIMIT :n"
+)
+_SQLITE_TITLES = (
+    "SELECT c.id, c.pk, c.title, NULL AS node_id, "
+    "highlight(conversations_fts, 0, :a, :b) AS snippet, "
+    f"{TITLE_BOOST} - bm25(conversations_fts) AS score "
+    "FROM conversations_fts JOIN conversations c ON c.pk = conversations_fts.rowid "
+    "WHERE conversations_fts MATCH :q AND c.owner_id = :owner "
+    "ORDER BY bm25(conversations_fts) LIMIT :n"
+)
+
+
+def _sqlite(
+    session: Session, *, owner_id: str, query: str, limit: int, mark: tuple[str, str]
+) -> list[Hit]:
+    """Rank first from the index alone, then make snippets for the hits returned only.
+
+    The ranking takes the best CANDIDATES matches of any owner and keeps the owner's;
+    only when that leaves fewer than ``limit`` conversations while the top was full
+    (other owners' messages crowding it) does it rank again restricted to the owner.
+    """
+    params = {"q": fts5_query(query), "owner": owner_id, "n": CANDIDATES}
+    rows = session.execute(text(_SQLITE_RANKED), params).all()
+    if len({row.pk for row in rows}) < limit and len(rows) < CANDIDATES:
+        matches = session.execute(
+            text(
+                "SELECT count(*) FROM "
+                "(SELECT 1 FROM messages_fts WHERE messages_fts MATCH :q LIMIT :n)"
+            ),
+            params,
+        ).scalar()
+        if matches == CANDIDATES:
+            rows = session.execute(text(_SQLITE_OWNED), params).all()
+    titles = session.execute(text(_SQLITE_TITLES), {**params, "a": mark[0], "b": mark[1]}).all()
+    hits = [Hit(row.id, row.pk, row.title, row.node_id, "", row.score) for row in rows]
+    top = _best_per_conversation(hits + [Hit(**row._asdict()) for row in titles])[:limit]
+    wanted = {(hit.pk, hit.node_id) for hit in top if hit.node_id is not None}
+    rowids = [row.rowid for row in rows if (row.pk, row.node_id) in wanted]
+    snippets = _sqlite_snippets(session, expression=params["q"], rowids=rowids, mark=mark)
+    return [
+        replace(hit, snippet=snippets.get((hit.pk, hit.node_id), "")) if hit.node_id else hit
+        for hit in top
+    ]
+
+
+def _sqlite_snippets(
+    session: Session, *, expression: str, rowids: list[int], mark: tuple[str, str]
+) -> dict[tuple[int, str | None], str]:
+    if not rowids:
+        return {}
+    listed = ", ".join(str(int(rowid)) for rowid in rowids)
+    rows = session.execute(
         text(
-            "SELECT c.id, c.pk, c.title, m.node_id, "
-            "snippet(messages_fts, 0, :a, :b, '…', 16) AS snippet, "
-            "-bm25(messages_fts) AS score "
+            "SELECT m.conversation_pk, m.node_id, "
+            "snippet(messages_fts, 0, :a, :b, '…', 16) AS snippet "
             "FROM messages_fts JOIN messages m ON m.pk = messages_fts.rowid "
-            "JOIN conversations c ON c.pk = m.conversation_pk "
-            "WHERE messages_fts MATCH :q AND c.owner_id = :owner "
-            "ORDER BY bm25(messages_fts) LIMIT :n"
+            f"WHERE messages_fts MATCH :q AND messages_fts.rowid IN ({listed})"
         ),
-        params,
+        {"q": expression, "a": mark[0], "b": mark[1]},
     )
-    title_rows = session.execute(
-        text(
-            "SELECT c.id, c.pk, c.title, NULL AS node_id, "
-            "highlight(conversations_fts, 0, :a, :b) AS snippet, "
-            f"{TITLE_BOOST} - bm25(conversations_fts) AS score "
-            "FROM conversations_fts JOIN conversations c ON c.pk = conversations_fts.rowid "
-            "WHERE conversations_fts MATCH :q AND c.owner_id = :owner "
-            "ORDER BY bm25(conversations_fts) LIMIT :n"
-        ),
-        params,
-    )
-    return [Hit(**row._asdict()) for row in [*message_rows, *title_rows]]
+    return {(row.conversation_pk, row.node_id): row.snippet for row in rows}
 
 
 def _postgres(session: Session, *, owner_id: str, query: str, mark: tuple[str, str]) -> list[Hit]:

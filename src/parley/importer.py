@@ -30,7 +30,8 @@ from parley.store import conversations
 from parley.store.db import transaction
 from parley.store.rows import Exploded, explode
 
-BATCH_SIZE = 100
+BATCH_SIZE = 500
+BATCH_BYTES = 8 * 1024 * 1024  # a batch also ends once its conversations' JSON passes this
 QUEUE_DEPTH = 2
 
 
@@ -171,7 +172,7 @@ def import_paths(
 ) -> ImportReport:
     """Import every conversation found in ``paths`` (see parley.formats.chatgpt).
 
-    Reading, parsing and validating run on a helper thread while this thread writes the
+    A batch holds up to ``batch_size`` conversations or BATCH_BYTES of their JSON. Reading, parsing and validating run on a helper thread while this thread writes the
     previous batch, so the two overlap (the database driver releases the GIL). At most
     ``QUEUE_DEPTH`` prepared batches wait in between, which bounds memory. An error while
     reading (a truncated file, say) is raised here after every batch read before it has
@@ -193,12 +194,14 @@ def import_paths(
 
     def produce() -> None:
         batch: list[Prepared] = []
+        size = 0
         try:
             for item in read_export(paths, limits=limits or ZipLimits(), on_bytes=on_bytes):
                 batch.append(Importer.prepare(item))
-                if len(batch) >= batch_size:
+                size += len(item.raw)
+                if len(batch) >= batch_size or size >= BATCH_BYTES:
                     give(batch)
-                    batch = []
+                    batch, size = [], 0
             give(batch)
             give(_END)
         except BaseException as error:  # handed to the writing thread, raised there

@@ -49,3 +49,15 @@ def test_removing_a_user_revokes_tokens(factory: sessionmaker[Session]) -> None:
         users.remove(session, user_id=carol.id)
         assert users.user_for_token(session, token=token) is None
         assert [u.name for u in users.all_users(session)] == []
+
+
+def test_token_use_is_recorded_at_most_once_per_interval(factory: sessionmaker[Session]) -> None:
+    with transaction(factory) as session:
+        dora = users.create(session, name="dora")
+        token = users.issue_token(session, user_id=dora.id)
+    with transaction(factory) as session:
+        assert users.touch_token(session, token=token, now=1000.0)
+        assert not users.touch_token(session, token=token, now=1000.0 + users.TOUCH_INTERVAL - 1)
+        assert users.touch_token(session, token=token, now=1000.0 + users.TOUCH_INTERVAL + 1)
+        assert not users.touch_token(session, token="unknown", now=5000.0)
+        assert session.execute(select(tokens.c.last_used_at)).scalar() == 1000.0 + users.TOUCH_INTERVAL + 1

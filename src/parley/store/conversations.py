@@ -236,7 +236,7 @@ def get_pk(session: Session, *, owner_id: str, conversation_id: str) -> int:
 def load(session: Session, *, owner_id: str, conversation_id: str) -> dict[str, Any]:
     """One conversation in the export shape; NotFound if the owner has no such id."""
     pk = get_pk(session, owner_id=owner_id, conversation_id=conversation_id)
-    return next(load_many(session, pks=[pk]))
+    return next(load_many(session, pks=[pk]))  # the owner check is get_pk's
 
 
 def load_many(session: Session, *, pks: Sequence[int]) -> Iterator[dict[str, Any]]:
@@ -260,7 +260,7 @@ def load_many(session: Session, *, pks: Sequence[int]) -> Iterator[dict[str, Any
             .where(messages.c.conversation_pk.in_(chunk))
             .order_by(messages.c.conversation_pk, messages.c.pk)
         ):
-            nodes[m.conversation_pk].append(m._asdict())
+            nodes[m.conversation_pk].append(m._mapping)  # type: ignore[arg-type]
         for pk in chunk:
             if pk in rows:
                 yield assemble(rows[pk], nodes[pk])
@@ -290,7 +290,7 @@ def summaries(
     key = conversations.c.update_time if order == "updated" else conversations.c.create_time
     query = query.order_by(key.desc().nulls_last(), conversations.c.pk.desc())
     query = query.offset(offset).limit(limit)
-    return [Summary(**row._asdict()) for row in session.execute(query)]
+    return [Summary(*row) for row in session.execute(query)]
 
 
 def count(

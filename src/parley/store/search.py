@@ -103,7 +103,8 @@ def _sqlite(
     only when that leaves fewer than ``limit`` conversations while the top was full
     (other owners' messages crowding it) does it rank again restricted to the owner.
     """
-    params = {"q": fts5_query(query), "owner": owner_id, "n": CANDIDATES}
+    expression = fts5_query(query)
+    params = {"q": expression, "owner": owner_id, "n": CANDIDATES}
     rows = session.execute(text(_SQLITE_RANKED), params).all()
     if len({row.pk for row in rows}) < limit and len(rows) < CANDIDATES:
         matches = session.execute(
@@ -120,7 +121,7 @@ def _sqlite(
     top = _best_per_conversation(hits + [Hit(**row._asdict()) for row in titles])[:limit]
     wanted = {(hit.pk, hit.node_id) for hit in top if hit.node_id is not None}
     rowids = [row.rowid for row in rows if (row.pk, row.node_id) in wanted]
-    snippets = _sqlite_snippets(session, expression=params["q"], rowids=rowids, mark=mark)
+    snippets = _sqlite_snippets(session, expression=expression, rowids=rowids, mark=mark)
     return [
         replace(hit, snippet=snippets.get((hit.pk, hit.node_id), "")) if hit.node_id else hit
         for hit in top

@@ -128,14 +128,33 @@ def token_prefixes(session: Session, *, user_id: str) -> list[str]:
     return [row.prefix for row in rows]
 
 
+TOUCH_INTERVAL = 300.0  # seconds between last_used_at updates of one token
+
+
 def user_for_token(session: Session, *, token: str, kind: str = "user") -> User | None:
-    """The user a token belongs to. Lookup is by hash, so timing reveals nothing of the token."""
+    """The user a token belongs to, or None. A read only: the lookup is by hash (timing
+    reveals nothing of the token); recording use is :func:`touch_token`'s job."""
     row = session.execute(
-        select(tokens.c.id, tokens.c.user_id).where(
-            tokens.c.token_hash == hash_token(token), tokens.c.kind == kind
-        )
+        select(users.c.id, users.c.name, users.c.is_admin, users.c.created_at)
+        .join(tokens, tokens.c.user_id == users.c.id)
+        .where(tokens.c.token_hash == hash_token(token), tokens.c.kind == kind)
     ).first()
-    if row is None:
-        return None
-    session.execute(update(tokens).where(tokens.c.id == row.id).values(last_used_at=time.time()))
-    return by_id(session, user_id=row.user_id)
+    return User(**row._asdict()) if row else None
+
+
+def touch_token(session: Session, *, token: str, now: float | None = None) -> bool:
+    """Record that a token was used, at most once per TOUCH_INTERVAL; True if written.
+
+    Kept apart from the lookup so that authenticating stays a read: a write on every
+    request would queue every reader behind SQLite's single writer.
+    """
+    now = time.time() if now is None else now
+    result = session.execute(
+        update(tokens)
+        .where(
+            tokens.c.token_hash == hash_token(token),
+            (tokens.c.last_used_at.is_(None)) | (tokens.c.last_used_at < now - TOUCH_INTERVAL),
+        )
+        .values(last_used_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

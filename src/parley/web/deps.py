@@ -9,10 +9,12 @@ owner, as the ChatGPT-API-server did. Route handlers open their own transaction 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from typing import Literal, cast
 
 from fastapi import Request
+from sqlalchemy.exc import SQLAlchemyError
 
 from parley.errors import Forbidden, RateLimited, Unauthorized
 from parley.store import users
@@ -59,8 +61,25 @@ def _resolve(request: Request) -> User | None:
                 user = users.user_for_token(session, token=token)
         if user is None:
             raise Unauthorized("invalid token; ask an admin for a new one (POST /admin/users/add)")
+        _record_use(rt, token)
     request.state.user = user
     return user
+
+
+def _record_use(rt: Runtime, token: str) -> None:
+    """Note the token's use, at most once per interval per process, never failing the
+    request: a busy database only delays the note."""
+    now = time.time()
+    touched: dict[str, float] = rt.extras.setdefault("token_touches", {})  # type: ignore[assignment]
+    key = hashlib.sha256(token.encode()).hexdigest()
+    if now - touched.get(key, 0.0) < users.TOUCH_INTERVAL:
+        return
+    touched[key] = now
+    try:
+        with transaction(rt.factory) as session:
+            users.touch_token(session, token=token, now=now)
+    except SQLAlchemyError:
+        touched.pop(key, None)
 
 
 def optional_user(request: Request) -> User | None:

@@ -23,6 +23,7 @@ conversation is a 404, exactly like one that does not exist.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -49,14 +50,18 @@ _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 ORDERS: tuple[Order, ...] = ("updated", "created")
 
 
+@lru_cache(maxsize=65536)
 def iso_z(epoch: float | None) -> str | None:
-    """``2024-12-22T07:37:07.270530Z``: UTC, always with microseconds, as ChatGPT lists."""
+    """``2024-12-22T07:37:07.270530Z``: UTC, always with microseconds, as ChatGPT lists.
+
+    Cached: list pages show the same times again and again."""
     if epoch is None:
         return None
     try:
-        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
     except (OverflowError, OSError, ValueError):  # an imported time no calendar holds
         return None
+    return moment.isoformat(timespec="microseconds") + "Z"
 
 
 def _integer(

@@ -120,3 +120,16 @@ def test_an_import_killed_half_way_then_rerun_ends_like_an_uninterrupted_one(tmp
     with transaction(killed) as a, transaction(clean) as b:
         count = select(func.count()).select_from(messages)
         assert a.execute(count).scalar() == b.execute(count).scalar()
+
+
+def test_a_truncated_file_keeps_every_complete_conversation_before_the_break(factory: sessionmaker[Session], owner_id: str, tmp_path: Path) -> None:
+    from parley.errors import BadImport
+
+    items = list(synth.generate(5, seed=6, edge_cases=False))
+    path = tmp_path / "conversations.json"
+    whole = orjson.dumps(items)
+    path.write_bytes(whole[: len(whole) - 200])  # cut inside the last conversation
+    with pytest.raises(BadImport):
+        import_paths(factory, paths=[path], owner_id=owner_id, batch_size=100)
+    with transaction(factory) as session:
+        assert conversations.count(session, owner_id=owner_id) == 4

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 from parley.formats.html import CSP, to_html
 
-from .test_markdown import HOSTILE_TITLE, Conv, msg, sample
+from .builders import HOSTILE_TITLE, Conv, msg, sample
 
 
 class Page(HTMLParser):

@@ -10,7 +10,7 @@ import orjson
 
 from parley.formats.jsonl import to_openai, to_sharegpt, write_jsonl
 
-from .test_markdown import Conv, msg, sample
+from .builders import Conv, msg, sample
 
 
 def chat() -> Conv:

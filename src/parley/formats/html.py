@@ -9,7 +9,9 @@ Contract of :func:`to_html`:
   else through :func:`parley.render.render_markdown` (both sanitize); citations become per-message
   footnotes; reasoning (with ``include_reasoning``), tool calls and tool output sit in
   ``<details>``;
-* the message selection and branches follow :mod:`parley.formats.markdown`.
+* the message selection, headings, branches and citations come from
+  :mod:`parley.formats.transcript`; message bodies are
+  :func:`parley.formats.markdown.message_markdown`.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from typing import Any
 from jinja2 import Environment
 from markupsafe import Markup
 
-from parley.formats.markdown import (
+from parley.formats.markdown import message_markdown
+from parley.formats.transcript import (
     Footnotes,
     conversation_model,
     heading,
     is_code_call,
     iso_time,
-    message_markdown,
     other_branches,
     shown,
 )

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from parley.formats.markdown import strip_citations
+from parley.formats.transcript import strip_citations
 from parley.tree import Tree, is_hidden, message_text, role
 
 __all__ = ["to_openai", "to_sharegpt", "write_jsonl"]

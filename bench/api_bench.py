@@ -325,7 +325,12 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, int, bool]:
 async def connection(
     port: int, request: bytes, stop_at: float, measure_from: float, result: Result
 ) -> None:
-    """One keep-alive connection, one request in flight; a dropped one counts as status 0."""
+    """One keep-alive connection, one request in flight.
+
+    Like an HTTP client, a request whose reused connection turns out closed by the server
+    (uvicorn closes it after a 500 from an unhandled error) is sent again once on a new
+    one; a request that fails on a fresh connection counts as status 0.
+    """
     clock = time.perf_counter
     writer: asyncio.StreamWriter | None = None
     try:
@@ -333,18 +338,25 @@ async def connection(
             sent = clock()
             if sent >= stop_at:
                 return
-            if writer is None:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-            writer.write(request)
-            try:
-                status, length, closing = await read_response(reader)
-            except (ConnectionError, asyncio.IncompleteReadError):
-                status, length, closing = 0, 0, True
+            for attempt in (1, 2):
+                fresh = writer is None
+                if writer is None:
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+                writer.write(request)
+                try:
+                    status, length, closing = await read_response(reader)
+                    break
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    writer.close()
+                    writer = None
+                    status, length, closing = 0, 0, False
+                    if fresh or attempt == 2:
+                        break
             if sent >= measure_from:
                 result.latencies.append(clock() - sent)
                 result.statuses[status] += 1
                 result.body_bytes += length
-            if closing:
+            if closing and writer is not None:
                 writer.close()
                 writer = None
     finally:

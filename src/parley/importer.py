@@ -172,7 +172,8 @@ def import_paths(
 ) -> ImportReport:
     """Import every conversation found in ``paths`` (see parley.formats.chatgpt).
 
-    A batch holds up to ``batch_size`` conversations or BATCH_BYTES of their JSON. Reading, parsing and validating run on a helper thread while this thread writes the
+    A batch holds up to ``batch_size`` conversations or BATCH_BYTES of their JSON.
+    Reading, parsing and validating run on a helper thread while this thread writes the
     previous batch, so the two overlap (the database driver releases the GIL). At most
     ``QUEUE_DEPTH`` prepared batches wait in between, which bounds memory. An error while
     reading (a truncated file, say) is raised here after every batch read before it has

@@ -173,3 +173,15 @@ def test_id_derived_when_absent_is_stable() -> None:
 def test_malformed_conversations_say_why(data: Any, reason: str) -> None:
     with pytest.raises(MalformedConversation, match=reason):
         explode(data)
+
+
+def test_node_keys_that_look_like_parleys_markers_are_kept_verbatim() -> None:
+    tricky = {"$children": {}, "keys": [1], "no_id": True, "children_": 2, "$id": "x", "parent_": None}
+    data = {
+        "id": "c",
+        "mapping": {
+            "a": {"id": "a", "message": None, "parent": None, "children": [], **tricky},
+            "b": {"message": None, "parent": 7, "children": None, **tricky},
+        },
+    }
+    assert roundtrip(data) == data

@@ -169,3 +169,23 @@ def seed(app: FastAPI, caller: Caller, *items: dict[str, Any]) -> None:
     exploded = [explode(item, content_hash=content_hash(orjson.dumps(item))) for item in items]
     with transaction(app.state.runtime.factory) as session:
         conversations.save_many(session, owner_id=caller.user_id, items=exploded)
+
+
+@pytest.fixture
+def alice_browser(app: FastAPI, alice: Caller) -> Iterator[Any]:
+    """A client signed in as alice by the session cookie (tests.support.pages.Browser)."""
+    from tests.support.pages import sign_in
+
+    browser = sign_in(app, alice)
+    yield browser
+    browser.client.close()
+
+
+@pytest.fixture
+def bob_browser(app: FastAPI, bob: Caller) -> Iterator[Any]:
+    """A client signed in as bob by the session cookie (tests.support.pages.Browser)."""
+    from tests.support.pages import sign_in
+
+    browser = sign_in(app, bob)
+    yield browser
+    browser.client.close()

@@ -7,7 +7,8 @@ in ``app.routes``:
   see A's data in a listing, and A's data is intact after everything they sent;
 * ``admin_key`` routes: every caller's token is rejected (as ``admin_key`` and as an
   ``Authorization`` header) with 401;
-* ``public`` routes: no 401 for anonymous.
+* ``public`` routes: no 401 for anonymous;
+* ``admin`` routes: anonymous gets 401, users who are not admins 403, the admin user 200.
 
 A route without an entry in :data:`EXPECTATIONS` fails the test: add one.
 """
@@ -36,7 +37,7 @@ SECRET_TITLE = "Alice's secret title"
 
 @dataclass(frozen=True)
 class Expect:
-    auth: Literal["token", "admin_key", "public"]
+    auth: Literal["token", "admin_key", "public", "admin"]
     body: dict[str, Any] | None = None  # a JSON body every caller sends (A's ids filled in)
 
 
@@ -55,6 +56,73 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("DELETE", "/conversations/{conversation_id}"): Expect("token"),
     ("POST", "/api/import"): Expect("token"),
     ("GET", "/api/import/{job_id}"): Expect("token"),
+    # web pages (parley.web.pages): public pages decide visibility themselves
+    ("GET", "/explore"): Expect("public"),
+    ("GET", "/sitemap.xml"): Expect("public"),
+    ("GET", "/robots.txt"): Expect("public"),
+    ("GET", "/login"): Expect("public"),
+    ("POST", "/login"): Expect("public"),
+    ("GET", "/signup"): Expect("public"),
+    ("POST", "/signup"): Expect("public"),
+    ("POST", "/logout"): Expect("public"),
+    ("GET", "/c/{share_id}"): Expect("public"),
+    ("POST", "/c/{share_id}/comments"): Expect("token", {"node_id": "u1", "body": "pwned"}),
+    ("POST", "/c/{share_id}/comments/{comment_id}/edit"): Expect("token", {"body": "pwned"}),
+    ("POST", "/c/{share_id}/comments/{comment_id}/delete"): Expect("token"),
+    ("POST", "/c/{share_id}/save"): Expect("token"),
+    ("GET", "/library"): Expect("token"),
+    ("POST", "/library/share"): Expect(
+        "token", {"conversation_id": SECRET_ID, "visibility": "public"}
+    ),
+    ("POST", "/library/shares/{share_id}/update"): Expect("token", {"visibility": "public"}),
+    ("POST", "/library/shares/{share_id}/delete"): Expect("token"),
+    ("POST", "/library/import"): Expect("token"),
+    ("GET", "/library/export"): Expect("token"),
+    # ShareGPT, shares, comments and accounts JSON APIs (parley.web.api.sharegpt/shares/accounts)
+    ("POST", "/api/conversations"): Expect("public", {"items": [{"from": "human", "value": "hi"}]}),
+    ("GET", "/api/conversations"): Expect("public"),
+    ("POST", "/api/shares"): Expect(
+        "token", {"conversation_id": SECRET_ID, "visibility": "public"}
+    ),
+    ("GET", "/api/shares/mine"): Expect("token"),
+    ("GET", "/api/saves"): Expect("token"),
+    ("GET", "/api/shares/{share_id}"): Expect("public"),
+    ("PATCH", "/api/shares/{share_id}"): Expect(
+        "token", {"visibility": "public", "title": "pwned"}
+    ),
+    ("DELETE", "/api/shares/{share_id}"): Expect("public"),
+    ("PUT", "/api/shares/{share_id}/save"): Expect("token"),
+    ("DELETE", "/api/shares/{share_id}/save"): Expect("token"),
+    ("GET", "/api/shares/{share_id}/comments"): Expect("public"),
+    ("POST", "/api/shares/{share_id}/comments"): Expect("token", {"node_id": "u1", "body": "x"}),
+    ("PATCH", "/api/comments/{comment_id}"): Expect("token", {"body": "pwned"}),
+    ("DELETE", "/api/comments/{comment_id}"): Expect("token"),
+    ("POST", "/api/shares/{share_id}/report"): Expect("public", {"reason": "spam"}),
+    ("GET", "/api/reports"): Expect("token"),
+    ("POST", "/api/auth/signup"): Expect("public", {"name": "matrix-signup", "password": "x" * 12}),
+    ("POST", "/api/auth/login"): Expect("public"),
+    ("POST", "/api/auth/logout"): Expect("public"),
+    ("POST", "/api/auth/login-link"): Expect("token", {"user_id": "{alice}"}),
+    ("GET", "/auth/link/{token}"): Expect("public"),
+    # agents (parley.web.api.agents, parley.web.api.agent_admin)
+    ("GET", "/api/connections"): Expect("admin"),
+    ("POST", "/admin/agents/add"): Expect("admin_key", {"name": "matrix-agent"}),
+    # chat (parley.web.api.chat_rest, ask, openai_proxy); no LLM backend is configured here,
+    # and asking in A's conversation must still be a 404 for everyone else
+    ("POST", "/conversations/new"): Expect("token"),
+    ("POST", "/conversations/{conversation_id}/ask"): Expect("token", {"prompt": "pwned?"}),
+    ("POST", "/api/ask"): Expect("token"),
+    ("POST", "/v1/chat/completions"): Expect("token"),
+    ("GET", "/v1/models"): Expect("token"),
+    # activity (parley.web.api.activity) and the heatmap page (parley.web.pages.heatmap)
+    ("GET", "/api/activity"): Expect("token"),
+    ("GET", "/api/activity/stats"): Expect("token"),
+    ("GET", "/api/activity/raw"): Expect("token"),
+    ("GET", "/api/activity/heatmap.svg"): Expect("token"),
+    ("GET", "/api/activity/heatmap.png"): Expect("token"),
+    ("GET", "/api/activity/hours.svg"): Expect("token"),
+    ("GET", "/api/activity/hours.png"): Expect("token"),
+    ("GET", "/heatmap"): Expect("token"),
 }
 
 
@@ -71,10 +139,43 @@ def _alice_job(app: FastAPI, alice: Caller) -> str:
     return job.id
 
 
+def _alice_private_share(app: FastAPI, alice: Caller) -> str:
+    """A's conversation shared privately (re-sharing keeps the id, so makers agree)."""
+    from parley import social
+
+    _alice_conversation(app, alice)
+    with transaction(app.state.runtime.factory) as session:
+        share = social.share_conversation(
+            session, owner_id=alice.user_id or "", conversation_id=SECRET_ID, visibility="private"
+        )
+    return share.id
+
+
+def _alice_comment(app: FastAPI, alice: Caller) -> str:
+    from parley import social
+
+    share_id = _alice_private_share(app, alice)
+    with transaction(app.state.runtime.factory) as session:
+        comment = social.add_comment(
+            session, share_id=share_id, author_id=alice.user_id or "", node_id="u1", body="mine"
+        )
+    return comment.id
+
+
+def _alice_login_link(app: FastAPI, alice: Caller) -> str:
+    from parley import accounts
+
+    with transaction(app.state.runtime.factory) as session:
+        return accounts.issue_login_link(session, user_id=alice.user_id or "", ttl_seconds=600)
+
+
 # How to make one of A's resources for each path parameter a route may have.
 RESOURCES: dict[str, Callable[[FastAPI, Caller], str]] = {
     "conversation_id": _alice_conversation,
     "job_id": _alice_job,
+    "share_id": _alice_private_share,
+    "comment_id": _alice_comment,
+    "token": _alice_login_link,
 }
 
 
@@ -195,6 +296,20 @@ def test_other_users_never_see_or_change_alices_data(world: World) -> None:
             leaked = [s for s in secrets if s in response.text and s not in sent]
             if leaked:
                 failures.append(f"{where}: A's data leaked: {leaked}")
+    assert not failures, "\n".join(failures)
+    world.alice_intact()
+
+
+def test_admin_routes_answer_admins_only(world: World, anonymous: Caller) -> None:
+    failures = []
+    bob, admin = world.others
+    for method, path in _routes(world, "admin"):
+        for caller, expected in ((anonymous, 401), (world.alice, 403), (bob, 403), (admin, 200)):
+            response = world.call(method, path, caller)
+            if response.status_code != expected:
+                failures.append(f"{caller.name}: {method} {path}: {response.status_code}")
+            if SECRET_TITLE in response.text:
+                failures.append(f"{caller.name}: {method} {path}: A's data leaked")
     assert not failures, "\n".join(failures)
     world.alice_intact()
 

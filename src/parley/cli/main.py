@@ -5,7 +5,10 @@ from __future__ import annotations
 import typer
 
 from parley import __version__
-from parley.cli import library, server, transfer
+from parley.cli import agents, library, server, transfer
+from parley.cli import heatmap as heatmap_cli
+from parley.cli import sync as sync_cli
+from parley.cli.chat import ask_command, chat_command
 
 app = typer.Typer(
     name="parley",
@@ -28,6 +31,12 @@ app.command("search")(library.search_command)
 app.command("demo")(transfer.demo_command)
 app.command("serve")(server.serve_command)
 app.add_typer(server.users_app, name="users")
+app.add_typer(agents.agents_app, name="agents")
+app.command("agent")(agents.agent_command)
+app.command("heatmap")(heatmap_cli.heatmap_command)
+app.command("sync")(sync_cli.sync_command)
+app.command("ask")(ask_command)
+app.command("chat")(chat_command)
 
 
 @app.command("version")

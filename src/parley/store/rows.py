@@ -9,10 +9,12 @@ that hold:
 * ``extra`` keeps all top-level keys but ``mapping``; a column that Parley can change
   (title, current_node, is_archived, is_starred, update_time) is written back over it
   only when it no longer equals what was extracted from the original value.
-* ``node_extra`` keeps node keys other than id/message/parent/children, plus markers:
-  ``$children`` is ``false`` when the node had no ``children`` key (slim exports) or the
-  original list when it disagrees with the children derived from ``parent``;
-  ``$id`` / ``$parent`` record an id or parent key that was absent or differed.
+* ``node_extra`` is NULL for an ordinary node; otherwise an object whose ``keys`` holds
+  the node's other keys verbatim, and whose markers record what differs from the
+  ordinary: ``children`` is ``false`` when the node had no ``children`` key (slim
+  exports) or the original value when it disagrees with the children derived from
+  ``parent``; ``no_id`` / ``id`` an absent or different node id; ``no_parent`` /
+  ``parent`` an absent or non-string parent. Verbatim keys and markers never mix.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from parley import tree
 from parley.errors import MalformedConversation
 
 MAX_ID_LENGTH = 200
-_ABSENT = "$absent"
 
 
 @dataclass
@@ -144,17 +145,22 @@ def explode(data: Any, *, content_hash: str | None = None, source: str = "import
 def _node_row(
     node_id: str, node: dict[str, Any], shape: tree.Tree, position: int, cid: str
 ) -> dict[str, Any]:
-    extra = {k: v for k, v in node.items() if k not in ("id", "message", "parent", "children")}
+    extra: dict[str, Any] = {}
+    keys = {k: v for k, v in node.items() if k not in ("id", "message", "parent", "children")}
+    if keys:
+        extra["keys"] = keys
     if "children" not in node:
-        extra["$children"] = False
+        extra["children"] = False
     elif node["children"] != shape.children[node_id]:
-        extra["$children"] = node["children"]
-    if node.get("id", _ABSENT) != node_id:
-        extra["$id"] = node.get("id", _ABSENT)
+        extra["children"] = node["children"]
+    if "id" not in node:
+        extra["no_id"] = True
+    elif node["id"] != node_id:
+        extra["id"] = node["id"]
     if "parent" not in node:
-        extra["$parent"] = _ABSENT
+        extra["no_parent"] = True
     elif node["parent"] is not None and not isinstance(node["parent"], str):
-        extra["$parent"] = node["parent"]
+        extra["parent"] = node["parent"]
     message = node.get("message")
     if message is not None and not isinstance(message, dict):
         raise MalformedConversation(f"node {node_id!r} has a message that is not an object", cid)
@@ -214,20 +220,18 @@ def assemble(row: dict[str, Any], message_rows: list[dict[str, Any]]) -> dict[st
         node_id = m["node_id"]
         extra = orjson.loads(m["node_extra"]) if m["node_extra"] else {}
         node: dict[str, Any] = {}
-        node_key = extra.pop("$id", node_id)
-        if node_key != _ABSENT:
-            node["id"] = node_key
+        if not extra.get("no_id"):
+            node["id"] = extra.get("id", node_id)
         node["message"] = orjson.loads(m["message"]) if m["message"] is not None else None
-        parent = extra.pop("$parent", m["parent_id"])
-        if parent != _ABSENT:
-            node["parent"] = parent
-        listed = extra.pop("$children", None)
+        if not extra.get("no_parent"):
+            node["parent"] = extra.get("parent", m["parent_id"])
         derived = [kid for _, kid in sorted(children.get(node_id, []))]
-        if listed is None:
-            node["children"] = derived
-        elif listed is not False:
+        listed = extra.get("children", derived)
+        if isinstance(listed, list):
             node["children"] = listed + [kid for kid in derived if kid not in listed]
-        node.update(extra)
+        elif listed is not False:
+            node["children"] = listed  # not a list in the original: kept as it was
+        node.update(extra.get("keys", {}))
         mapping[node_id] = node
     data["mapping"] = mapping
     return data

@@ -110,6 +110,13 @@ messages = Table(
     UniqueConstraint("conversation_pk", "node_id", name="uq_messages_conversation_node"),
 )
 Index("ix_messages_create_time", messages.c.create_time)
+Index(
+    "ix_messages_activity",
+    messages.c.hidden,
+    messages.c.create_time,
+    messages.c.conversation_pk,
+    messages.c.model_slug,
+)
 
 import_jobs = Table(
     "import_jobs",
@@ -132,3 +139,94 @@ import_jobs = Table(
 )
 Index("ix_import_jobs_owner_created", import_jobs.c.owner_id, import_jobs.c.created_at)
 Index("ix_import_jobs_state", import_jobs.c.state)
+
+# --- Sharing (revision 0003) ------------------------------------------------------------
+# * ``shares``: one per shared conversation (unique ``conversation_pk``: re-sharing keeps the
+#   link). ``node_id`` is the leaf of the shared path; messages are immutable, so root ->
+#   leaf is a snapshot. ``owner_id`` is NULL for anonymous ShareGPT posts, which carry a
+#   ``manage_token_hash`` (SHA-256) instead. ``views``/``saves``/``comments`` are counters.
+# * ``comments`` (soft-deleted: ``deleted`` and an emptied body), ``saves`` (one per user and
+#   share), ``reports`` (moderation), ``web_sessions`` and ``login_links`` (tokens hashed).
+
+shares = Table(
+    "shares",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column(
+        "conversation_pk",
+        Integer,
+        ForeignKey("conversations.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("node_id", String(200), nullable=False),
+    Column("owner_id", String(36), ForeignKey("users.id", ondelete="CASCADE")),
+    Column("manage_token_hash", String(64)),
+    Column("visibility", String(16), nullable=False, default="unlisted"),
+    Column("title", Text),
+    Column("avatar", Text),
+    Column("model", String(200)),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("views", BigInteger, nullable=False, default=0),
+    Column("saves", Integer, nullable=False, default=0),
+    Column("comments", Integer, nullable=False, default=0),
+    UniqueConstraint("conversation_pk", name="uq_shares_conversation"),
+)
+Index("ix_shares_visibility_created", shares.c.visibility, shares.c.created_at)
+Index("ix_shares_visibility_views", shares.c.visibility, shares.c.views)
+Index("ix_shares_owner_updated", shares.c.owner_id, shares.c.updated_at)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("share_id", String(16), ForeignKey("shares.id", ondelete="CASCADE"), nullable=False),
+    Column("author_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("node_id", String(200), nullable=False),
+    Column("body", Text, nullable=False, default=""),
+    Column("created_at", Double, nullable=False),
+    Column("edited_at", Double),
+    Column("deleted", Boolean, nullable=False, default=False),
+)
+Index("ix_comments_share_created", comments.c.share_id, comments.c.created_at)
+
+saves = Table(
+    "saves",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("share_id", String(16), ForeignKey("shares.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("user_id", "share_id", name="uq_saves_user_share"),
+)
+Index("ix_saves_share", saves.c.share_id)
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("share_id", String(16), ForeignKey("shares.id", ondelete="CASCADE"), nullable=False),
+    Column("reporter_id", String(36), ForeignKey("users.id", ondelete="SET NULL")),
+    Column("reason", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+Index("ix_reports_created", reports.c.created_at)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("csrf_secret", String(64), nullable=False),
+)
+Index("ix_web_sessions_expires", web_sessions.c.expires_at)
+
+login_links = Table(
+    "login_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("used_at", Double),
+)

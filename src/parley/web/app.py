@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from parley import __version__
 from parley.config import Settings, load_settings
+from parley.views import flush_periodically
 from parley.web import errors
 from parley.web.limits import BodyLimit
 from parley.web.responses import FastJSON
 from parley.web.runtime import Runtime
+from parley.web.security import SecurityHeaders
 
-UPLOAD_PATHS = ("/api/import",)
+UPLOAD_PATHS = ("/api/import", "/library/import")
 
 DESCRIPTION = """
 Parley keeps AI conversations as trees and speaks the APIs of the tools it replaces:
@@ -33,8 +37,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        flusher = asyncio.create_task(
+            flush_periodically(runtime.views, runtime.factory, every=settings.view_flush_seconds)
+        )
         yield
-        runtime.close()
+        flusher.cancel()
+        with suppress(asyncio.CancelledError):
+            await flusher
+        runtime.close()  # writes the last buffered views
 
     app = FastAPI(
         title="Parley",
@@ -51,13 +61,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_bytes=settings.max_upload_bytes,
         upload_paths=UPLOAD_PATHS,
     )
+    app.add_middleware(SecurityHeaders)  # outermost: every answer gets its headers
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> FastJSON:
         return FastJSON({"status": "ok"})
 
-    from parley.web.api import admin, backend_api, imports, rest
+    from parley.web.api import (
+        admin,
+        agent_admin,
+        agents,
+        ask,
+        backend_api,
+        chat_rest,
+        imports,
+        openai_proxy,
+        rest,
+    )
 
-    for module in (admin, backend_api, rest, imports):
+    for module in (admin, backend_api, rest, imports, agents, agent_admin):
         app.include_router(module.router)
+    for module in (chat_rest, ask, openai_proxy):
+        app.include_router(module.router)
+    from parley.web.api import accounts, sharegpt, shares
+
+    for module in (sharegpt, shares, accounts):
+        app.include_router(module.router)
+    from parley.web.api import activity
+    from parley.web.pages import heatmap as heatmap_page
+
+    app.include_router(activity.router)
+    app.include_router(heatmap_page.router)  # before pages.install: "heatmap" is 7 chars
+
+    from parley.web import pages
+    from parley.web.templating import STATIC
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    pages.install(app)  # the pages; short links /{id} are the router's fallback
     return app

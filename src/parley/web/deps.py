@@ -4,6 +4,14 @@ Authentication accepts ``Authorization: Bearer <token>`` and a bare token (the s
 clients send that). The admin key is also accepted as a token and acts as the local
 owner, as the ChatGPT-API-server did. Route handlers open their own transaction with
 ``with transaction(rt.factory) as session`` so that they own it.
+
+Browsers authenticate with the session cookie :data:`SESSION_COOKIE` (see
+:mod:`parley.accounts`) when no ``Authorization`` header is sent; an unknown or expired
+cookie is simply anonymous. A cookie-authenticated POST/PUT/PATCH/DELETE must carry the
+session's CSRF token (:func:`csrf_token_for`) in the ``X-CSRF-Token`` header or in the
+``csrf_token`` field of a form or JSON body that was already read (declare the body
+dependency before the user dependency); otherwise :func:`optional_user` and
+:func:`current_user` answer 403. Header-authenticated calls need no CSRF token.
 """
 
 from __future__ import annotations
@@ -12,10 +20,13 @@ import hashlib
 import time
 from collections.abc import Callable
 from typing import Literal, cast
+from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import Request
 from sqlalchemy.exc import SQLAlchemyError
 
+from parley import accounts
 from parley.errors import Forbidden, RateLimited, Unauthorized
 from parley.store import users
 from parley.store.db import transaction
@@ -46,6 +57,73 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+SESSION_COOKIE = "parley_session"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def _session_user(request: Request) -> User | None:
+    """The user behind the session cookie (remembering its CSRF secret), or None."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    with transaction(runtime(request).factory) as session:
+        found = accounts.session_user(session, token=cookie)
+    if found is None:
+        return None
+    request.state.csrf_secret = found.csrf_secret
+    return found.user
+
+
+def _sent_csrf(request: Request) -> str | None:
+    """The CSRF token the request carries: the header, else a field of a body already read."""
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    form = getattr(request, "_form", None)
+    if form is not None:
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    raw = getattr(request, "_body", None)
+    if not raw:
+        return None
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/x-www-form-urlencoded" and not raw.lstrip().startswith(b"{"):
+        return dict(parse_qsl(raw.decode(errors="replace"))).get(CSRF_FIELD)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    value = data.get(CSRF_FIELD) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _enforce_csrf(request: Request) -> None:
+    """403 for a cookie-authenticated unsafe request without its session's CSRF token."""
+    secret = getattr(request.state, "csrf_secret", None)
+    if secret is None or request.method in SAFE_METHODS:
+        return
+    if getattr(request.state, "csrf_checked", False):
+        return
+    if not accounts.csrf_ok(secret, _sent_csrf(request)):
+        raise Forbidden(
+            "missing or wrong CSRF token: send the X-CSRF-Token header (or the csrf_token "
+            "form field) with requests authenticated by the session cookie"
+        )
+    request.state.csrf_checked = True
+
+
+def csrf_token_for(request: Request) -> str | None:
+    """The CSRF token for forms on this request's session; None unless signed in by cookie."""
+    try:
+        _resolve(request)
+    except Unauthorized:
+        return None
+    secret = getattr(request.state, "csrf_secret", None)
+    return accounts.csrf_token(secret) if secret else None
+
+
 def _resolve(request: Request) -> User | None:
     cached = getattr(request.state, "user", False)
     if cached is not False:
@@ -62,6 +140,8 @@ def _resolve(request: Request) -> User | None:
         if user is None:
             raise Unauthorized("invalid token; ask an admin for a new one (POST /admin/users/add)")
         _record_use(rt, token)
+    elif request.cookies.get(SESSION_COOKIE):
+        user = _session_user(request)
     request.state.user = user
     return user
 
@@ -84,12 +164,15 @@ def _record_use(rt: Runtime, token: str) -> None:
 
 def optional_user(request: Request) -> User | None:
     """The caller, or None when the request carries no credentials (a bad token is a 401)."""
-    return _resolve(request)
+    user = _resolve(request)
+    _enforce_csrf(request)
+    return user
 
 
 def current_user(request: Request) -> User:
-    """The caller; 401 when the request carries no valid token."""
+    """The caller; 401 when the request carries no valid token or session cookie."""
     user = _resolve(request)
+    _enforce_csrf(request)
     if user is None:
         raise Unauthorized(
             "authentication required: send 'Authorization: Bearer <token>' "
@@ -111,16 +194,20 @@ def require_admin_key(request: Request, key: str | None) -> None:
         raise Unauthorized("wrong or missing admin_key")
 
 
-def rate_limit(kind: Literal["ask", "read"]) -> Callable[[Request], None]:
+def rate_limit(kind: Literal["ask", "read", "share", "login"]) -> Callable[[Request], None]:
     """A dependency that counts the request against its token's and its address's budget."""
 
     def check(request: Request) -> None:
         rt = runtime(request)
-        rule = rt.ask_rule if kind == "ask" else rt.read_rule
+        rules = {"ask": rt.ask_rule, "share": rt.share_rule, "login": rt.login_rule}
+        rule = rules.get(kind, rt.read_rule)
         keys = [f"{kind}:ip:{client_address(request)}"]
         token = token_of(request)
         if token:
             keys.append(f"{kind}:tok:{hashlib.sha256(token.encode()).hexdigest()[:32]}")
+        elif request.cookies.get(SESSION_COOKIE):
+            cookie = request.cookies[SESSION_COOKIE]
+            keys.append(f"{kind}:ses:{hashlib.sha256(cookie.encode()).hexdigest()[:32]}")
         for key in keys:
             retry = rt.limiter.hit(key, rule)
             if retry is not None:

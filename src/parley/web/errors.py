@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 
 from parley.errors import ParleyError, RateLimited
 from parley.web.responses import FastJSON
+from parley.web.templating import render_error
 
 log = logging.getLogger("parley.web")
 
@@ -34,6 +35,12 @@ def error_response(
     request: Request, status: int, detail: object, headers: dict[str, str] | None = None
 ) -> Response:
     if wants_html(request) and isinstance(detail, str):
+        try:  # the site's error page; the bare one below if even that fails
+            page = render_error(request, status, detail)
+            page.headers.update(headers or {})
+            return page
+        except Exception:
+            log.exception("could not render the error page")
         body = (
             "<!doctype html><meta charset=utf-8><title>Error</title>"
             f"<h1>{status}</h1><p>{html.escape(detail)}</p>"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +15,12 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from parley.chat.router import BackendRegistry
 from parley.config import Settings
 from parley.jobs import recover_interrupted
 from parley.ratelimit import Limiter, MemoryLimiter, RedisLimiter, Rule
 from parley.store.db import open_engine, session_factory, transaction
+from parley.views import MemoryViewCounter, RedisViewCounter, ViewCounter
 
 ADMIN_KEY_FILE = "admin_key.sha256"
 
@@ -62,6 +65,10 @@ class Runtime:
     ask_rule: Rule
     read_rule: Rule
     extras: dict[str, object] = field(default_factory=dict)
+    share_rule: Rule = field(default_factory=lambda: Rule.parse("20/minute"))
+    login_rule: Rule = field(default_factory=lambda: Rule.parse("10/minute"))
+    views: ViewCounter = field(default_factory=MemoryViewCounter)
+    backends: BackendRegistry = field(default_factory=BackendRegistry)  # LLMs; agents join
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -80,7 +87,18 @@ class Runtime:
             admin_key=AdminKey.load(settings),
             ask_rule=Rule.parse(settings.rate_ask),
             read_rule=Rule.parse(settings.rate_read),
+            share_rule=Rule.parse(settings.rate_share),
+            login_rule=Rule.parse(settings.rate_login),
+            views=RedisViewCounter(settings.redis_url)
+            if settings.redis_url
+            else MemoryViewCounter(),
+            backends=BackendRegistry.from_settings(settings),
         )
 
     def close(self) -> None:
+        try:  # buffered share views are written on shutdown
+            self.views.flush(self.factory)
+        except Exception:
+            logging.getLogger("parley.views").exception("could not write buffered views")
+        self.backends.close()
         self.engine.dispose()

@@ -23,15 +23,14 @@ conversation is a 404, exactly like one that does not exist.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from parley.errors import Unprocessable
+from parley.rawlist import list_item
 from parley.store import conversations
-from parley.store.conversations import Order, Summary
+from parley.store.conversations import Order
 from parley.store.db import transaction
 from parley.store.users import User
 from parley.web import deps
@@ -48,20 +47,6 @@ _INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 ORDERS: tuple[Order, ...] = ("updated", "created")
-
-
-@lru_cache(maxsize=65536)
-def iso_z(epoch: float | None) -> str | None:
-    """``2024-12-22T07:37:07.270530Z``: UTC, always with microseconds, as ChatGPT lists.
-
-    Cached: list pages show the same times again and again."""
-    if epoch is None:
-        return None
-    try:
-        moment = datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
-    except (OverflowError, OSError, ValueError):  # an imported time no calendar holds
-        return None
-    return moment.isoformat(timespec="microseconds") + "Z"
 
 
 def _integer(
@@ -129,28 +114,6 @@ def _order(errors: list[dict[str, Any]], raw: str | None) -> Order:
         }
     )
     return "updated"
-
-
-def list_item(row: Summary) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "title": row.title,
-        "create_time": iso_z(row.create_time),
-        "update_time": iso_z(row.update_time),
-        "mapping": None,
-        "current_node": None,
-        "conversation_template_id": row.template_id,
-        "gizmo_id": row.gizmo_id,
-        "is_archived": row.is_archived,
-        "is_starred": row.is_starred,
-        "is_unread": False,
-        "default_model_slug": row.default_model_slug,
-        "conversation_origin": None,
-        "snippet": None,
-        "workspace_id": None,
-        "async_status": None,
-        "safe_urls": [],
-    }
 
 
 @router.get(

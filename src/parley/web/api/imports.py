@@ -18,6 +18,9 @@ Upload contract:
   nor JSON (415, from its first bytes), an empty file, a missing ``file`` field, more
   than one file or a malformed body (400). A rejected or cut-off upload leaves no file.
 
+The upload route is ``async`` because it consumes the body as it streams; everything it
+blocks on (file writes, the database) runs in the thread pool.
+
 ``GET /api/import/{job_id}`` answers the job's state, progress and, once done, its
 summary (``failed`` lists ``{id, reason}``); a failed job carries ``error``. Only the
 uploader can read a job: anyone else gets 404.
@@ -81,7 +84,6 @@ class _Receiver:
     folder: Path
     filename: str | None = None
     path: Path | None = None
-    size: int = 0
     seen_file: bool = False
     complete: bool = False
     _in_file: bool = False
@@ -137,7 +139,6 @@ class _Receiver:
         if not self._in_file:
             return
         chunk = data[start:end]
-        self.size += len(chunk)
         if self._suffix is None:
             self._head += chunk
             self._suffix = _sniff(bytes(self._head), final=False, filename=self.filename)
@@ -246,7 +247,7 @@ async def _receive(request: Request, folder: Path) -> _Receiver:
         await run_in_threadpool(receiver.flush)
         receiver.close()
     except BaseException:
-        await run_in_threadpool(receiver.discard)
+        receiver.discard()  # inline: this also runs when the request is cancelled
         raise
     return receiver
 

@@ -1,0 +1,637 @@
+"""Chat latency and throughput: Parley beside the same requests sent straight to the backend.
+
+    .venv/bin/python bench/chat_bench.py [--streams 100] [--seconds 10] [--concurrency 100]
+
+What it does, in one run:
+
+1. starts the fake OpenAI-compatible backend (``tests/support/fake_openai.py``) in a child
+   process; it serves two models: ``paced`` (the first token after ``--first-delay``
+   seconds, then ``--pieces`` pieces ``--delay`` seconds apart, like an LLM streaming)
+   and ``instant`` (the same reply at once);
+2. starts the real Parley server in a child process (``create_app`` under uvicorn, with
+   uvloop and httptools when installed) on a fresh SQLite library, with
+   ``PARLEY_OPENAI_BASE_URL`` pointing at the fake, and issues a user token;
+3. if ``bench/_agent_target.py`` exists, lets it start worker agents (see
+   :class:`AgentHook`): their column measures requests answered through an agent;
+4. streaming: for each target, ``--streams`` concurrent keep-alive connections, each
+   sending its next request as soon as the previous one ended, for ``--seconds`` after
+   ``--warmup``; time to first token (first text event) and total time (last byte):
+   * direct: ``POST /v1/chat/completions`` on the fake itself (the baseline);
+   * rest: ``POST /conversations/{id}/ask`` with ``"stream": true`` (each connection
+     chats on in its own conversation, a new one every 8 turns);
+   * v1: ``POST /v1/chat/completions`` on Parley, each request extending the
+     connection's chat (so the proxy continues the stored conversation);
+   * agent: as v1, with a model only the agents serve;
+5. throughput: the same without streaming on the ``instant`` model, ``--concurrency``
+   connections, direct and v1 (and agent);
+6. prints per target the requests/s, p50/p99 of both times, the added latency (target
+   percentile minus direct percentile), the CPU used by the server and this load
+   generator, and the targets with PASS/FAIL: added p50 (first token and total) under
+   5 ms for rest and v1, under 10 ms through an agent; at least 300 non-streaming
+   requests/s through /v1; no failed request. Exit status 0 only when all pass.
+
+Every figure printed comes from the measurement of this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_ADDED_MS = 5.0
+TARGET_AGENT_ADDED_MS = 10.0
+TARGET_V1_RPS = 300.0
+TURNS_PER_CHAT = 8
+
+
+# --- the hook for the agents' column -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchContext:
+    fake_url: str  # the fake backend's base URL (…/v1)
+    parley_url: str  # http://127.0.0.1:PORT
+    token: str  # a Parley user token
+    admin_key: str
+    home: Path  # the server's PARLEY_HOME
+    python: str  # the interpreter to start child processes with
+
+
+class AgentHook(Protocol):
+    """What ``bench/_agent_target.py`` provides as ``HOOK`` (the agents' column).
+
+    ``server_env`` adds environment variables to the Parley server before it starts;
+    ``start`` connects agents to it (relaying to ``ctx.fake_url``), waits until they are
+    ready and returns the model names they serve for the bench's ``paced`` and
+    ``instant`` models (e.g. ``{"paced": "agent-paced", "instant": "agent-instant"}``);
+    ``stop`` ends them.
+    """
+
+    def server_env(self, ctx: BenchContext) -> dict[str, str]: ...
+
+    def start(self, ctx: BenchContext) -> dict[str, str]: ...
+
+    def stop(self) -> None: ...
+
+
+def load_agent_hook() -> AgentHook | None:
+    path = Path(__file__).with_name("_agent_target.py")
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("_agent_target", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    hook: AgentHook = module.HOOK
+    return hook
+
+
+# --- child processes ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_fake(args: argparse.Namespace, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "tests.support.fake_openai", "--port", str(port),
+        "--pieces", str(args.pieces), "--first-delay", str(args.first_delay),
+        "--delay", str(args.delay), "--paced-model", "paced", "--instant-model", "instant",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    wait_http(proc, f"http://127.0.0.1:{port}/v1/models", log)
+    return proc, port
+
+
+def serve(port: int) -> None:
+    """Child process: the real app from PARLEY_* settings, under uvicorn."""
+    import uvicorn
+
+    from parley.config import load_settings
+    from parley.web.app import create_app
+
+    options: dict[str, Any] = {"loop": "auto", "http": "auto"}
+    if importlib.util.find_spec("uvloop"):
+        options["loop"] = "uvloop"
+    if importlib.util.find_spec("httptools"):
+        options["http"] = "httptools"
+    print(f"server: uvicorn loop={options['loop']} http={options['http']}", flush=True)
+    app = create_app(load_settings())
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **options)
+
+
+def start_parley(
+    home: Path, port: int, fake_url: str, admin_key: str, extra: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")},
+        "PARLEY_HOME": str(home),
+        "PARLEY_ADMIN_KEY": admin_key,
+        "PARLEY_OPENAI_BASE_URL": fake_url,
+        "PARLEY_DEFAULT_MODEL": "paced",
+        "PARLEY_RATE_READ": "1000000000/minute",
+        "PARLEY_RATE_ASK": "1000000000/minute",
+        **extra,
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    wait_http(proc, f"http://127.0.0.1:{port}/healthz", log)
+    return proc
+
+
+def wait_http(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(
+                f"{url}: the process exited with {proc.returncode}:\n{log.read_text()}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"{url} did not answer within 60 s:\n{log.read_text()}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def make_user(home: Path) -> str:
+    from parley.config import Settings
+    from parley.store import users
+    from parley.store.db import open_engine, session_factory, transaction
+
+    engine = open_engine(Settings(home=home).sqlalchemy_url)
+    with transaction(session_factory(engine)) as session:
+        user = users.create(session, name="bench")
+        token = users.issue_token(session, user_id=user.id, label="chat_bench")
+    engine.dispose()
+    return token
+
+
+# --- the load generator ---------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float = 0.0
+    ttft: list[float] = field(default_factory=list)
+    total: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    server_cpu: float = float("nan")
+    client_cpu: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return sum(n for status, n in self.statuses.items() if 200 <= status < 300)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.statuses.values()) - self.ok
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+
+def percentile_ms(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000
+
+
+@dataclass
+class Target:
+    """How one column's requests are made and recognised."""
+
+    name: str
+    port: int
+    first_marker: bytes  # bytes of the first event that carries text
+    build: Callable[[Chat, bool], bytes]  # (the connection's chat, streaming) -> request
+    server: psutil.Process | None = None
+
+
+@dataclass
+class Chat:
+    """One connection's conversation: grows by a turn per request, restarts every 8."""
+
+    worker: int
+    model: str
+    nonce: str = field(default_factory=lambda: secrets.token_hex(4))
+    history: list[dict[str, str]] = field(default_factory=list)
+    conversation_id: str | None = None
+    turns: int = 0
+
+    def next_prompt(self) -> str:
+        return f"bench {self.nonce} worker {self.worker} turn {self.turns}: tell me more"
+
+    def advance(self, reply: str) -> None:
+        self.history += [
+            {"role": "user", "content": self.next_prompt()},
+            {"role": "assistant", "content": reply},
+        ]
+        self.turns += 1
+        if self.turns >= TURNS_PER_CHAT:
+            self.history, self.turns, self.conversation_id = [], 0, None
+            self.nonce = secrets.token_hex(4)
+
+
+def http_request(port: int, path: str, body: dict[str, Any], token: str | None) -> bytes:
+    data = orjson.dumps(body)
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(data)}",
+    ]
+    if token:
+        lines.append(f"Authorization: Bearer {token}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+
+
+def openai_target(name: str, port: int, token: str | None, models: dict[str, str]) -> Target:
+    def build(chat: Chat, streaming: bool) -> bytes:
+        messages = [*chat.history, {"role": "user", "content": chat.next_prompt()}]
+        model = models["paced" if streaming else "instant"]
+        return http_request(
+            port,
+            "/v1/chat/completions",
+            {"model": model, "messages": messages, "stream": streaming},
+            token,
+        )
+
+    return Target(name, port, b'"delta":{"content":"', build)
+
+
+def rest_target(port: int, token: str) -> Target:
+    def build(chat: Chat, streaming: bool) -> bytes:
+        body = {
+            "prompt": chat.next_prompt(),
+            "stream": streaming,
+            "model": "paced" if streaming else "instant",
+        }
+        path = (
+            f"/conversations/{chat.conversation_id}/ask"
+            if chat.conversation_id
+            else "/conversations/new"
+        )
+        return http_request(port, path, body, token)
+
+    return Target("rest", port, b"event: delta", build)
+
+
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, marker: bytes
+) -> tuple[int, float, float, bytes]:
+    """Send one request; (status, seconds to the first text, seconds to the end, first chunk)."""
+    clock = time.perf_counter
+    sent = clock()
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lower = head.lower()
+    first: float | None = None
+    opening = b""
+    if b"transfer-encoding: chunked" in lower:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                break
+            data = await reader.readexactly(size + 2)
+            if first is None and marker in data:
+                first = clock()
+            if not opening:
+                opening = data
+    else:
+        at = lower.find(b"\r\ncontent-length:")
+        length = int(lower[at + 17 : lower.index(b"\r\n", at + 2)])
+        opening = await reader.readexactly(length) if length else b""
+        first = clock()
+    done = clock()
+    return status, (first or done) - sent, done - sent, opening
+
+
+async def worker(
+    target: Target,
+    chat: Chat,
+    reply: str,
+    streaming: bool,
+    measure_from: float,
+    stop_at: float,
+    result: Result,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", target.port, limit=1 << 22)
+    try:
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            try:
+                status, ttft, total, opening = await exchange(
+                    reader, writer, target.build(chat, streaming), target.first_marker
+                )
+            except (ConnectionError, asyncio.IncompleteReadError):
+                status, ttft, total, opening = 0, 0.0, 0.0, b""
+                writer.close()
+                reader, writer = await asyncio.open_connection(
+                    "127.0.0.1", target.port, limit=1 << 22
+                )
+            if started >= measure_from and started < stop_at:
+                result.statuses[status] += 1
+                if 200 <= status < 300:
+                    result.ttft.append(ttft)
+                    result.total.append(total)
+            if 200 <= status < 300:
+                if chat.conversation_id is None and target.name == "rest":
+                    at = opening.find(b'"conversation_id":"')
+                    chat.conversation_id = (
+                        opening[at + 19 : opening.index(b'"', at + 19)].decode()
+                        if at >= 0
+                        else None
+                    )
+                chat.advance(reply)
+    finally:
+        writer.close()
+
+
+def run(
+    target: Target,
+    *,
+    connections: int,
+    streaming: bool,
+    reply: str,
+    models: dict[str, str],
+    warmup: float,
+    seconds: float,
+) -> Result:
+    result = Result(target.name)
+    me = psutil.Process()
+
+    async def main() -> None:
+        start = time.perf_counter()
+        measure_from, stop_at = start + warmup, start + warmup + seconds
+        model = models["paced" if streaming else "instant"]
+        tasks = [
+            worker(target, Chat(i, model), reply, streaming, measure_from, stop_at, result)
+            for i in range(connections)
+        ]
+        gathered = asyncio.gather(*tasks)
+        await asyncio.sleep(warmup)
+        cpu_server = target.server.cpu_times() if target.server else None
+        cpu_me, wall = me.cpu_times(), time.perf_counter()
+        await asyncio.sleep(seconds)
+        elapsed = time.perf_counter() - wall
+        if target.server and cpu_server:
+            now = target.server.cpu_times()
+            result.server_cpu = (
+                100 * (now.user + now.system - cpu_server.user - cpu_server.system) / elapsed
+            )
+        now_me = me.cpu_times()
+        result.client_cpu = (
+            100 * (now_me.user + now_me.system - cpu_me.user - cpu_me.system) / elapsed
+        )
+        await gathered
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    result.seconds = seconds
+    return result
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:
+        return asyncio.new_event_loop()
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def report(
+    streams: list[Result], plain: list[Result], args: argparse.Namespace, agent_note: str | None
+) -> bool:
+    print(f"\nstreaming: {args.streams} concurrent streams; the fake's first token after {args.first_delay * 1000:.0f} ms, "
+          f"then {args.pieces} pieces {args.delay * 1000:.0f} ms apart; {args.seconds:g} s measured after {args.warmup:g} s warm-up")  # fmt: skip
+    header = f"{'target':<8} {'req/s':>8} {'ttft p50':>9} {'ttft p99':>9} {'total p50':>10} {'total p99':>10} {'added ttft p50/p99':>19} {'added total p50/p99':>20} {'failed':>7} {'server cpu':>10} {'client cpu':>10}"
+    print(header)
+    base = streams[0]
+    for r in streams:
+        added = ""
+        if r is not base:
+            added = (
+                f"{percentile_ms(r.ttft, 0.5) - percentile_ms(base.ttft, 0.5):>8.2f}/{percentile_ms(r.ttft, 0.99) - percentile_ms(base.ttft, 0.99):<8.2f}ms "
+                f"{percentile_ms(r.total, 0.5) - percentile_ms(base.total, 0.5):>9.2f}/{percentile_ms(r.total, 0.99) - percentile_ms(base.total, 0.99):<8.2f}ms"
+            )
+        print(
+            f"{r.name:<8} {r.rps:>8.1f} {percentile_ms(r.ttft, 0.5):>7.2f}ms {percentile_ms(r.ttft, 0.99):>7.2f}ms {percentile_ms(r.total, 0.5):>8.2f}ms {percentile_ms(r.total, 0.99):>8.2f}ms {added:>40} {r.failed:>7} {r.server_cpu:>9.0f}% {r.client_cpu:>9.0f}%"
+        )
+    print(
+        f"\nnon-streaming: {args.concurrency} connections, the 'instant' model, {args.seconds:g} s measured"
+    )
+    print(
+        f"{'target':<8} {'req/s':>8} {'p50':>9} {'p99':>9} {'added p50/p99':>17} {'failed':>7} {'server cpu':>10} {'client cpu':>10}"
+    )
+    for r in plain:
+        added = (
+            ""
+            if r is plain[0]
+            else f"{percentile_ms(r.total, 0.5) - percentile_ms(plain[0].total, 0.5):>7.2f}/{percentile_ms(r.total, 0.99) - percentile_ms(plain[0].total, 0.99):<7.2f}ms"
+        )
+        print(
+            f"{r.name:<8} {r.rps:>8.1f} {percentile_ms(r.total, 0.5):>7.2f}ms {percentile_ms(r.total, 0.99):>7.2f}ms {added:>17} {r.failed:>7} {r.server_cpu:>9.0f}% {r.client_cpu:>9.0f}%"
+        )
+    if agent_note:
+        print(f"\nagent: {agent_note}")
+    checks: list[tuple[str, bool]] = []
+    for r in streams[1:]:
+        bound = TARGET_AGENT_ADDED_MS if r.name == "agent" else TARGET_ADDED_MS
+        for label, values, baseline in (
+            ("first token", r.ttft, base.ttft),
+            ("total", r.total, base.total),
+        ):
+            added = percentile_ms(values, 0.5) - percentile_ms(baseline, 0.5)
+            checks.append(
+                (
+                    f"{r.name}: added {label} latency p50 {added:.2f} ms < {bound:g} ms",
+                    added < bound,
+                )
+            )
+    v1 = next((r for r in plain if r.name == "v1"), None)
+    if v1 is not None:
+        checks.append(
+            (
+                f"v1: {v1.rps:.0f} non-streaming requests/s >= {TARGET_V1_RPS:g}",
+                v1.rps >= TARGET_V1_RPS,
+            )
+        )
+    failed = sum(r.failed for r in [*streams, *plain])
+    checks.append((f"failed requests: {failed} == 0", failed == 0))
+    print("\ntargets:")
+    for label, passed in checks:
+        print(f"  {'PASS' if passed else 'FAIL'}  {label}")
+    return all(passed for _, passed in checks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--streams", type=int, default=100, help="Concurrent streams (default 100)."
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=100, help="Connections for the non-streaming run."
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="Measured seconds per target.")
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="Unmeasured seconds first, per target."
+    )
+    parser.add_argument("--pieces", type=int, default=20, help="Pieces per reply.")
+    parser.add_argument(
+        "--first-delay", type=float, default=0.5, help="The paced model's time to first token (s)."
+    )
+    parser.add_argument(
+        "--delay", type=float, default=0.05, help="Seconds between the paced model's pieces."
+    )
+    parser.add_argument(
+        "--only", default="", help="Comma-separated targets to run (direct always runs)."
+    )
+    parser.add_argument("--keep", action="store_true", help="Keep the temporary folder and logs.")
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    workdir = Path(tempfile.mkdtemp(prefix="parley-chat-bench-"))
+    home, admin_key = workdir / "home", secrets.token_urlsafe(24)
+    fake, fake_port = start_fake(args, workdir / "fake.log")
+    fake_url = f"http://127.0.0.1:{fake_port}/v1"
+    token = make_user(home)
+    port = free_port()
+    ctx = BenchContext(fake_url, f"http://127.0.0.1:{port}", token, admin_key, home, sys.executable)
+    hook = load_agent_hook()
+    processes = [fake]
+    agent_note: str | None = (
+        "not measured: bench/_agent_target.py is not there" if hook is None else None
+    )
+    try:
+        server = start_parley(
+            home,
+            port,
+            fake_url,
+            admin_key,
+            hook.server_env(ctx) if hook else {},
+            workdir / "server.log",
+        )
+        processes.append(server)
+        server_process = psutil.Process(server.pid)
+        fake_process = psutil.Process(fake.pid)
+        names = {"paced": "paced", "instant": "instant"}
+        targets = [
+            openai_target("direct", fake_port, None, names),
+            rest_target(port, token),
+            openai_target("v1", port, token, names),
+        ]
+        targets[0].server = fake_process
+        for target in targets[1:]:
+            target.server = server_process
+        if hook is not None:
+            agent_models = hook.start(ctx)
+            agent = openai_target("agent", port, token, agent_models)
+            agent.server = server_process
+            targets.append(agent)
+        only = {name for name in args.only.split(",") if name}
+        if only:
+            targets = [t for t in targets if t.name == "direct" or t.name in only]
+        reply = "".join(f"tok{i} " for i in range(args.pieces))
+        streams = [
+            run(
+                t,
+                connections=args.streams,
+                streaming=True,
+                reply=reply,
+                models=names if t.name != "agent" else agent_models,
+                warmup=args.warmup,
+                seconds=args.seconds,
+            )
+            for t in targets
+        ]
+        plain = [
+            run(
+                t,
+                connections=args.concurrency,
+                streaming=False,
+                reply=reply,
+                models=names if t.name != "agent" else agent_models,
+                warmup=min(args.warmup, 2.0),
+                seconds=args.seconds,
+            )
+            for t in targets
+            if t.name != "rest"
+        ]
+    finally:
+        if hook is not None:
+            hook.stop()
+        for proc in reversed(processes):
+            stop(proc)
+    print(f"machine after: load average {os.getloadavg()[0]:.2f}")
+    passed = report(streams, plain, args, agent_note)
+    if args.keep:
+        print(f"kept {workdir}")
+    else:
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+    raise SystemExit(0 if passed else 1)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()

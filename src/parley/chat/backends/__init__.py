@@ -1,0 +1,1 @@
+"""LLM backends behind one contract (see :mod:`parley.chat.backends.base`)."""

@@ -1,0 +1,121 @@
+"""Write transactions for the chat, off the event loop.
+
+:class:`Writer` runs a unit of work (a function of a session) in a transaction in a
+worker thread and hands its result back to the awaiting coroutine.
+
+* On SQLite, one thread per database runs every unit, and units that queue up while a
+  transaction runs share the next one (group commit, at most ``MAX_BATCH``, so that the
+  write lock is never held long): each runs in its own SAVEPOINT, so one that raises is
+  rolled back alone and its error goes to its caller, while the others commit together.
+  SQLite allows one writer at a time anyway; this way writers wait in a queue instead of
+  in SQLite's busy back-off, and a commit is paid once per batch instead of once per
+  turn. A lone unit runs without a SAVEPOINT. The thread ends after a few idle seconds
+  and starts again when needed.
+* On any other database, each unit runs in its own transaction in the thread pool.
+* Awaiting a unit is not interrupted by cancellation: the unit completes (or fails) and
+  the cancellation is delivered afterwards, as with ``anyio.to_thread.run_sync``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+from sqlalchemy.orm import Session, sessionmaker
+
+from parley.store.db import transaction
+
+T = TypeVar("T")
+log = logging.getLogger("parley.chat")
+
+Unit = tuple[Callable[[Session], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+IDLE_SECONDS = 5.0
+MAX_BATCH = 16  # keeps the write lock short for the other writers
+
+
+class Writer:
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+        bind = factory.kw.get("bind")
+        self.batched = bind is not None and bind.dialect.name == "sqlite"
+        self._queue: queue.SimpleQueue[Unit] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """``work(session)`` in a committed transaction; its error if it raised."""
+        if not self.batched:
+            return await anyio.to_thread.run_sync(self._alone, work)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((work, future, loop))
+        self._wake()
+        with anyio.CancelScope(shield=True):
+            result = await future
+        return result
+
+    def _alone(self, work: Callable[[Session], T]) -> T:
+        with transaction(self.factory) as session:
+            return work(session)
+
+    def _wake(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name="parley-chat-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._commit(batch)
+
+    def _commit(self, batch: list[Unit]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self.factory() as session, session.begin():
+                if len(batch) == 1:  # alone: its own transaction is enough
+                    outcomes.append((True, batch[0][0](session)))
+                else:
+                    for work, _future, _loop in batch:
+                        try:
+                            with session.begin_nested():
+                                outcomes.append((True, work(session)))
+                        except Exception as error:
+                            outcomes.append((False, error))
+        except Exception as error:  # the commit (or a lone unit) failed: so did every unit
+            if len(batch) > 1:
+                log.warning("a batch of %d chat writes failed: %s", len(batch), error)
+            outcomes = [(False, error)] * len(batch)
+        for (_work, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
+            with contextlib.suppress(RuntimeError):  # RuntimeError: that loop is gone
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

@@ -1,0 +1,82 @@
+"""Write transactions off the event loop; on SQLite, queued ones committed together."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from parley.chat import writer as writer_module
+from parley.chat.writer import Writer
+from parley.errors import Conflict
+from parley.store.tables import users
+
+pytestmark = pytest.mark.anyio
+
+
+def add_user(name: str) -> Callable[[Session], str]:
+    def work(session: Session) -> str:
+        if name.startswith("bad"):
+            raise Conflict(f"{name} is refused")
+        session.execute(users.insert().values(id=name, name=name, is_admin=False, created_at=1.0))
+        return name
+
+    return work
+
+
+def names(factory: sessionmaker[Session]) -> set[str]:
+    with factory() as session:
+        return set(session.execute(select(users.c.name)).scalars())
+
+
+async def test_units_commit_and_return_their_results(factory: sessionmaker[Session]) -> None:
+    writer = Writer(factory)
+    assert await writer.run(add_user("ann")) == "ann"
+    assert names(factory) == {"ann"}
+    assert writer.batched == (factory.kw["bind"].dialect.name == "sqlite")
+
+
+async def test_a_failing_unit_fails_alone(factory: sessionmaker[Session]) -> None:
+    writer = Writer(factory)
+    results = await asyncio.gather(
+        *[writer.run(add_user(n)) for n in ("u1", "bad1", "u2", "bad2", "u3")],
+        return_exceptions=True,
+    )
+    assert results[0::2] == ["u1", "u2", "u3"]
+    assert [str(r) for r in results[1::2]] == ["bad1 is refused", "bad2 is refused"]
+    assert names(factory) == {"u1", "u2", "u3"}
+
+
+async def test_many_units_from_many_tasks(factory: sessionmaker[Session]) -> None:
+    writer = Writer(factory)
+    done = await asyncio.gather(*[writer.run(add_user(f"n{i}")) for i in range(50)])
+    assert len(done) == 50 and len(names(factory)) == 50
+
+
+async def test_the_worker_thread_goes_when_idle(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = Writer(factory)
+    if not writer.batched:
+        pytest.skip("only SQLite has a writer thread")
+    monkeypatch.setattr(writer_module, "IDLE_SECONDS", 0.05)
+    await writer.run(add_user("first"))
+    deadline = time.monotonic() + 10
+    while writer._thread is not None and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert writer._thread is None
+    assert await writer.run(add_user("again")) == "again"
+
+
+async def test_units_run_off_the_event_loop(factory: sessionmaker[Session]) -> None:
+    loop_thread = threading.get_ident()
+
+    def where(session: Session) -> int:
+        return threading.get_ident()
+
+    assert await Writer(factory).run(where) != loop_thread

@@ -9,7 +9,10 @@ import pytest
 
 from parley.render import (
     ALLOWED_TAGS,
+    MATHML_ATTRIBUTES,
+    MATHML_TAGS,
     MAX_AVATAR_BYTES,
+    MAX_MATH_CHARS,
     render_markdown,
     render_text,
     safe_avatar,
@@ -18,7 +21,8 @@ from parley.render import (
 )
 
 FORBIDDEN_TAGS = {
-    *("script", "iframe", "style", "svg", "math", "object", "embed", "form", "input"),
+    *("script", "iframe", "style", "svg", "object", "embed", "form", "input", "maction"),
+    *("mglyph", "annotation-xml", "malignmark"),
     *("textarea", "button", "link", "meta", "base", "frame", "frameset", "video", "audio"),
     *("template", "noscript", "select", "option", "applet", "body", "html", "head"),
 }
@@ -60,8 +64,11 @@ def assert_safe(html: str) -> Walker:
     walker = parse(html)
     for tag, attrs in walker.tags:
         assert tag not in FORBIDDEN_TAGS, (tag, html)
-        assert tag in ALLOWED_TAGS, (tag, html)
+        assert tag in ALLOWED_TAGS or tag in MATHML_TAGS, (tag, html)
         for name, value in attrs:
+            if tag in MATHML_TAGS:  # only the renderer's own MathML, with harmless attributes
+                allowed = MATHML_ATTRIBUTES | {"encoding" if tag == "annotation" else "display"}
+                assert name in allowed | ({"xmlns"} if tag == "math" else set()), (tag, name)
             assert not name.startswith("on"), (tag, name, html)
             assert name not in ("style", "srcdoc", "formaction", "action"), (tag, name, html)
             if name in URL_ATTRIBUTES and value is not None:
@@ -227,14 +234,96 @@ def test_code_is_highlighted_with_classes_only() -> None:
     assert all(name != "style" for _, attrs in walker.tags for name, _ in attrs)
 
 
-def test_math_is_preserved_and_escaped() -> None:
+def test_math_is_typeset_as_mathml_with_tex_annotation() -> None:
     out = render_markdown(
         "Inline $a < b_1$ and \\(x^2\\).\n\n$$\n\\sum_i x_i\n$$\n\n\\[\nE=mc^2\n\\]"
     )
-    assert '<span class="math inline">\\(a &lt; b_1\\)</span>' in out
-    assert '<span class="math inline">\\(x^2\\)</span>' in out
-    assert '<div class="math display">\\[\\sum_i x_i\\]</div>' in out
-    assert '<div class="math display">\\[E=mc^2\\]</div>' in out
+    assert_safe(out)
+    inline = '<span class="math inline"><math xmlns="http://www.w3.org/1998/Math/MathML"'
+    assert out.count(inline) == 2
+    assert "<mo>&lt;</mo><msub><mi>b</mi><mn>1</mn></msub>" in out
+    assert "<msup><mi>x</mi><mn>2</mn></msup>" in out
+    assert '<annotation encoding="application/x-tex">a &lt; b_1</annotation>' in out
+    assert '<annotation encoding="application/x-tex">\\sum_i x_i</annotation>' in out
+    block = '<div class="math display"><math xmlns="http://www.w3.org/1998/Math/MathML"'
+    assert out.count(block + ' display="block">') == 2
+    assert "<munder><mo>∑</mo><mi>i</mi></munder>" in out
+    assert "\\(" not in out and "\\[" not in out
+
+
+def test_dollar_x_squared_is_msup() -> None:
+    out = render_markdown("$x^2$")
+    walker = assert_safe(out)
+    tags = [tag for tag, _ in walker.tags]
+    assert tags[:2] == ["p", "span"] and "math" in tags and "msup" in tags
+    math_attrs = dict(next(attrs for tag, attrs in walker.tags if tag == "math"))
+    assert math_attrs["display"] == "inline"
+
+
+def test_inline_double_dollar_is_block_math() -> None:
+    out = render_markdown("see $$a+b$$ here")
+    assert '<span class="math display"><math' in out and 'display="block"' in out
+
+
+HOSTILE_TEX = [
+    "$\\href{javascript:alert(1)}{x}$",
+    "\\(\\href{javascript:alert(1)}{\\text{click}}\\)",
+    "$<script>alert(1)</script>$",
+    "\\(\\text{<script>alert(1)</script>}\\)",
+    "$\\text{</math><img src=x onerror=alert(1)>}$",
+    "$$\n\\style{background:url(javascript:alert(1))}{x}\n$$",
+    "$\\class{evil}{x} \\color{red}{y} \\mathcolor{red}{z} \\cssId{i}{w}$",
+    "$\\html{<b onmouseover=alert(1)>x</b>}$",
+    "$\\text{&lt;script&gt;alert(1)&lt;/script&gt;}$",
+    "$\\text{<![CDATA[<img src=x onerror=alert(1)>]]>}$",
+    "$\\begin{array}{c}\\href{javascript:1}{a}\\end{array}$",
+    "$" + "x^" * 5_000 + "x$",
+    "$" + "{" * 2_000 + "x" + "}" * 2_000 + "$",
+    "$" + "\\frac{a}{b}" * 1_000 + "$",
+]
+
+
+@pytest.mark.parametrize("source", HOSTILE_TEX)
+def test_hostile_tex_is_inert(source: str) -> None:
+    out = render_markdown(source)
+    walker = assert_safe(out)
+    for tag, attrs in walker.tags:
+        assert tag not in ("script", "img", "b", "style", "a")
+        for name, value in attrs:
+            assert not name.startswith("on") and name not in ("href", "style", "xlink:href")
+            assert name != "class" or tag in ("span", "div", "p"), (tag, name, value)
+            assert "javascript" not in (value or "").lower()
+    assert "<script" not in out and "<img" not in out
+    assert "evil" not in [value for _, attrs in walker.tags for _, value in attrs]
+
+
+def test_ten_thousand_char_tex_falls_back_to_escaped_tex() -> None:
+    tex = "x+" * 5_000
+    assert len(tex) > MAX_MATH_CHARS
+    out = render_markdown(f"${tex}y$")
+    assert_safe(out)
+    assert "<math" not in out
+    assert out.startswith(f'<p><span class="math inline">\\({tex}y\\)</span>')
+
+
+def test_unconvertible_tex_falls_back_to_escaped_tex() -> None:
+    out = render_markdown("$x^2^3 < y$\n\n$$\na^1^2\n$$")
+    assert_safe(out)
+    assert "<math" not in out
+    assert '<span class="math inline">\\(x^2^3 &lt; y\\)</span>' in out
+    assert '<div class="math display">\\[a^1^2\\]</div>' in out
+
+
+def test_math_placeholders_cannot_be_forged() -> None:
+    out = render_markdown("parleymath0000000000000000x0z and $x$ `parleymathx0z`")
+    assert "parleymath0000000000000000x0z" in out and "parleymathx0z" in out
+    assert out.count("<math") == 1
+
+
+def test_math_in_tables_lists_and_footnotes() -> None:
+    out = render_markdown("| a |\n|---|\n| $x_1$ |\n\n- $y^2$\n\nNote[^1]\n\n[^1]: $z$")
+    assert_safe(out)
+    assert out.count("<math") == 3 and "<msub>" in out and "<msup>" in out
 
 
 def test_dollar_amounts_are_not_math() -> None:
@@ -329,6 +418,11 @@ def test_safe_avatar() -> None:
         '<a href=" jav&#x09;ascript:alert(1)" rel="nofollow noopener noreferrer">x</a>',
         "<p style=color:red>x</p>",
         "<svg></svg>",
+        '<math><maction actiontype="statusline">x</maction></math>',
+        '<math><mi href="https://e.example">x</mi></math>',
+        '<math><mi class="x">x</mi></math>',
+        '<math><mstyle mathcolor="red">x</mstyle></math>',
+        '<math><annotation-xml encoding="text/html"><b>x</b></annotation-xml></math>',
     ],
 )
 def test_the_checker_itself_catches_unsafe_html(bad: str) -> None:
@@ -341,6 +435,7 @@ def test_escaped_brackets_stay_brackets_and_bracket_display_math() -> None:
         "Paris \\[wiki\\] here\n\n\\[ a+b \\]\n\nText\n\\[\nx\n\\]\n\n\\[\n\nnot math"
     )
     assert "<p>Paris [wiki] here</p>" in out
-    assert '<div class="math display">\\[a+b\\]</div>' in out
-    assert '<div class="math display">\\[x\\]</div>' in out
+    assert out.count('<div class="math display"><math') == 2
+    assert "<mi>a</mi><mo>+</mo><mi>b</mi>" in out
+    assert '<annotation encoding="application/x-tex">x</annotation>' in out
     assert "<p>[</p>" in out and "not math" in out

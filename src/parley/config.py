@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=8 * 1024**3, description="Largest export file accepted by POST /api/import."
     )
+    worker_threads: int = Field(
+        default=6,
+        description="Threads per server process that run database work for requests.",
+    )
     trust_forwarded_for: bool = Field(
         default=False,
         description="Take the client address from X-Forwarded-For (only behind a proxy you run).",

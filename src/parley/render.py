@@ -4,9 +4,13 @@ Contract:
 
 * :func:`render_markdown` parses CommonMark (+ tables, strikethrough, footnotes, ``$``/``$$``
   and ``\\(``/``\\[`` math) with raw HTML *disabled*, highlights fenced code with Pygments
-  (class-based spans only), keeps math as escaped TeX in ``<span class="math inline">`` /
-  ``<div class="math display">`` for a client-side renderer, and always returns the output of
-  :func:`sanitize_html`.
+  (class-based spans only), typesets math server-side as MathML (latex2mathml) inside
+  ``<span class="math inline">`` / ``<div class="math display">`` and returns the output of
+  :func:`sanitize_html` with that MathML spliced in afterwards. The MathML never goes through
+  nh3 (which drops ``<math>``): :func:`_mathml` rebuilds the converter's element tree from its
+  own strict allowlist (presentation elements, harmless attributes, all text escaped) and keeps
+  the TeX as an escaped ``<annotation encoding="application/x-tex">``. TeX that is too long or
+  fails to convert stays escaped TeX (``\\(...\\)`` / ``\\[...\\]``) as before.
 * :func:`sanitize_html` is nh3 with an explicit allowlist: no scripts, styles, event handlers,
   ``style`` attributes, svg/math/iframe/object/form/input; links and images only with
   http/https/mailto (or relative) URLs; every link gets ``rel="nofollow noopener noreferrer"``.
@@ -18,11 +22,14 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
+from xml.etree.ElementTree import Element
 
 import nh3
+from latex2mathml.converter import convert_to_element
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markdown_it.rules_block import StateBlock
@@ -116,16 +123,115 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
     return f'<pre class="highlight"><code class="language-{escapeHtml(lang)}">{spans}</code></pre>'
 
 
+# --- Math: TeX -> MathML, rebuilt from a strict allowlist ------------------------------------
+
+MAX_MATH_CHARS = 5_000
+MAX_MATH_DEPTH = 100
+MAX_MATH_NODES = 20_000
+MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+MATHML_TAGS = frozenset(
+    {
+        *("math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "ms", "mtext"),
+        *("mspace", "msup", "msub", "msubsup", "mfrac", "msqrt", "mroot", "mover", "munder"),
+        *("munderover", "mtable", "mtr", "mtd", "mstyle", "mpadded", "mphantom", "menclose"),
+        "mfenced",
+    }
+)
+MATHML_ATTRIBUTES = frozenset(
+    {
+        *("display", "mathvariant", "stretchy", "fence", "separator", "lspace", "rspace"),
+        *("accent", "accentunder", "columnalign", "rowspacing", "columnspacing"),
+        *("linethickness", "displaystyle", "scriptlevel", "notation", "open", "close"),
+        "separators",
+    }
+)
+_MATH_ATTR_VALUE = re.compile(r"[^\x00-\x1f\x7f]{0,64}")
+_MATH_MARK = "parleymath"
+
+
+class _MathTooBig(Exception):
+    pass
+
+
+def _math_attrs(node: Element) -> str:
+    out = []
+    for name, raw in node.attrib.items():
+        if name not in MATHML_ATTRIBUTES:
+            continue  # href, style, class, mathcolor, on*, xlink:*, namespaced names, ...
+        value = html.unescape(raw)
+        if name == "display" and value not in ("block", "inline"):
+            continue
+        if _MATH_ATTR_VALUE.fullmatch(value):
+            out.append(f' {name}="{html.escape(value, quote=True)}"')
+    return "".join(out)
+
+
+def _math_text(text: str | None) -> str:
+    return html.escape(html.unescape(text), quote=False) if text else ""
+
+
+def _math_walk(node: Element, out: list[str], depth: int, budget: list[int]) -> None:
+    budget[0] -= 1
+    if depth > MAX_MATH_DEPTH or budget[0] < 0:
+        raise _MathTooBig
+    tag = node.tag if isinstance(node.tag, str) else ""
+    keep = tag in MATHML_TAGS and tag not in ("math", "semantics", "annotation")
+    if keep:
+        out.append(f"<{tag}{_math_attrs(node)}>")
+    out.append(_math_text(node.text))  # an unknown element is unwrapped, its text escaped
+    for child in node:
+        _math_walk(child, out, depth + 1, budget)
+        out.append(_math_text(child.tail))
+    if keep:
+        out.append(f"</{tag}>")
+
+
+def _mathml(tex: str, *, block: bool) -> str | None:
+    """``tex`` as sanitized MathML, or ``None`` (too long, or the converter gave up)."""
+    if not tex or len(tex) > MAX_MATH_CHARS:
+        return None
+    display = "block" if block else "inline"
+    try:
+        root = convert_to_element(tex, display=display)
+        out: list[str] = []
+        budget = [MAX_MATH_NODES]
+        for child in root:  # our own <math>/<semantics> wrapper replaces the converter's
+            _math_walk(child, out, 1, budget)
+            out.append(_math_text(child.tail))
+    except Exception:  # any converter failure (incl. RecursionError) falls back to TeX
+        return None
+    annotation = html.escape(tex, quote=False)
+    return (
+        f'<math xmlns="{MATHML_NS}" display="{display}"><semantics><mrow>{"".join(out)}</mrow>'
+        f'<annotation encoding="application/x-tex">{annotation}</annotation></semantics></math>'
+    )
+
+
+def _math_html(env: Any, tex: str, *, block: bool) -> str:
+    """The MathML for ``tex`` as a placeholder (spliced in after nh3), else escaped TeX."""
+    tex = tex.strip()
+    slot = env.get("_parley_math") if isinstance(env, dict) else None
+    mathml = _mathml(tex, block=block) if slot is not None else None
+    if mathml is None or slot is None:
+        left, right = ("\\[", "\\]") if block else ("\\(", "\\)")
+        return f"{left}{escapeHtml(tex)}{right}"
+    nonce, pieces = slot
+    pieces.append(mathml)
+    return f"{_MATH_MARK}{nonce}x{len(pieces) - 1}z"
+
+
 def _math_inline(self: Any, tokens: list[Token], idx: int, options: Any, env: Any) -> str:
-    return f'<span class="math inline">\\({escapeHtml(tokens[idx].content.strip())}\\)</span>'
+    body = _math_html(env, tokens[idx].content, block=False)
+    return f'<span class="math inline">{body}</span>'
 
 
 def _math_display_inline(self: Any, tokens: list[Token], idx: int, options: Any, env: Any) -> str:
-    return f'<span class="math display">\\[{escapeHtml(tokens[idx].content.strip())}\\]</span>'
+    body = _math_html(env, tokens[idx].content, block=True)
+    return f'<span class="math display">{body}</span>'
 
 
 def _math_display(self: Any, tokens: list[Token], idx: int, options: Any, env: Any) -> str:
-    return f'<div class="math display">\\[{escapeHtml(tokens[idx].content.strip())}\\]</div>\n'
+    return f'<div class="math display">{_math_html(env, tokens[idx].content, block=True)}</div>\n'
 
 
 def _paren_math_inline(state: StateInline, silent: bool) -> bool:
@@ -233,7 +339,15 @@ def render_markdown(text: str, *, doc_id: str | None = None) -> str:
     for token in tokens:
         if token.children:
             _table_align_to_class(token.children)
-    return sanitize_html(_MD.renderer.render(tokens, _MD.options, env))
+    nonce = secrets.token_hex(8)
+    pieces: list[str] = []
+    env["_parley_math"] = (nonce, pieces)
+    clean = sanitize_html(_MD.renderer.render(tokens, _MD.options, env))
+    if not pieces:
+        return clean
+    # The MathML was built from its own allowlist; it replaces only our unguessable markers.
+    marker = re.compile(re.escape(_MATH_MARK + nonce) + r"x([0-9]{1,6})z")
+    return marker.sub(lambda m: pieces[int(m.group(1))], clean)
 
 
 # --- Single URLs ------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from html.parser import HTMLParser
 
 from parley.formats.html import CSP, to_html
 
+from tests.support.xss import problems
+
 from .builders import HOSTILE_TITLE, Conv, msg, sample
 
 
@@ -15,6 +17,7 @@ class Page(HTMLParser):
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.stack: list[str] = []
         self.text_in: dict[str, list[str]] = {}
+        self.source = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
@@ -36,6 +39,7 @@ class Page(HTMLParser):
 
 def parse(html: str) -> Page:
     page = Page()
+    page.source = html
     page.feed(html)
     page.close()
     return page
@@ -43,8 +47,11 @@ def parse(html: str) -> Page:
 
 def assert_no_active_content(page: Page) -> None:
     names = [tag for tag, _ in page.tags]
-    for banned in ("script", "iframe", "object", "embed", "svg", "math", "form", "base"):
+    for banned in ("script", "iframe", "object", "embed", "svg", "form", "base"):
         assert banned not in names
+    # MathML only as the renderer makes it; the page's own CSP meta and stylesheet aside
+    own = ("<meta [('http-equiv', 'Content-Security-Policy')", "<style>")
+    assert [p for p in problems(page.source) if not p.startswith(own)] == []
     assert names.count("style") == 1  # only our own inline stylesheet
     for tag, attrs in page.tags:
         for name, value in attrs.items():
@@ -137,4 +144,13 @@ def test_all_branches() -> None:
 def test_untitled_and_empty() -> None:
     page = parse(to_html({"id": "x", "title": None, "mapping": None, "current_node": None}))
     assert page.text("title") == "Untitled"
+    assert_no_active_content(page)
+
+
+def test_math_is_typeset_and_stays_inert() -> None:
+    conv = Conv(title="Euler")
+    conv.add("u", "client-created-root", msg("user", "identity?"))
+    conv.add("a", "u", msg("assistant", "It is $e^{i\\pi}+1=0$ and $$\\int_0^1 x\\,dx=\\frac12$$ \\href{javascript:alert(1)}{x}"))
+    page = parse(to_html(conv.build("a")))
+    assert [tag for tag, _ in page.tags].count("math") == 2
     assert_no_active_content(page)

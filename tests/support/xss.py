@@ -193,7 +193,10 @@ FORBIDDEN_TAGS = {
     "object",
     "embed",
     "svg",
-    "math",
+    "maction",
+    "mglyph",
+    "malignmark",
+    "annotation-xml",
     "base",
     "frame",
     "frameset",
@@ -202,6 +205,23 @@ FORBIDDEN_TAGS = {
     "applet",
     "noscript",
 }
+# The renderer's typeset MathML (parley.render): these elements only, with harmless attributes.
+MATHML_TAGS = frozenset(
+    {
+        *("math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "ms", "mtext"),
+        *("mspace", "msup", "msub", "msubsup", "mfrac", "msqrt", "mroot", "mover", "munder"),
+        *("munderover", "mtable", "mtr", "mtd", "mstyle", "mpadded", "mphantom", "menclose"),
+        "mfenced",
+    }
+)
+MATHML_ATTRIBUTES = frozenset(
+    {
+        *("display", "mathvariant", "stretchy", "fence", "separator", "lspace", "rspace"),
+        *("accent", "accentunder", "columnalign", "rowspacing", "columnspacing"),
+        *("linethickness", "displaystyle", "scriptlevel", "notation", "open", "close"),
+        "separators",
+    }
+)
 _SAFE_DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/]+={0,2}")
 
 
@@ -243,6 +263,9 @@ def problems(html: str) -> list[str]:
             found.append(f"<meta {attrs}>")
         if tag == "form" and not (dict(attrs).get("action") or "/").startswith("/"):
             found.append(f"<form {attrs}>")
+        if tag in MATHML_TAGS:
+            extra = {"xmlns"} if tag == "math" else {"encoding"} if tag == "annotation" else set()
+            found += [f"<{tag} {n}=...> in MathML" for n in names - MATHML_ATTRIBUTES - extra]
         for name, value in attrs:
             lowered = name.lower()
             if lowered.startswith("on"):

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -37,6 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Route handlers that touch the store run in threads; a few threads keep the GIL
+        # from thrashing under load, and the database serves them just as fast.
+        to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         flusher = asyncio.create_task(
             flush_periodically(runtime.views, runtime.factory, every=settings.view_flush_seconds)
         )

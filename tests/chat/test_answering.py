@@ -66,12 +66,16 @@ async def test_collect_returns_the_stored_turn(answerer: Answerer, owner_id: str
 async def test_prime_pulls_up_to_the_first_text(
     answerer: Answerer, owner_id: str, fake: FakeOpenAI
 ) -> None:
-    fake.script(Reply(pieces=["a", "b", "c"]))
-    head, replay = await prime(answerer.answer(stored_plan(answerer, owner_id)))
+    gate = threading.Event()
+    fake.script(Reply(pieces=["a", "b", "c"], hold_after=1, gate=gate))
+    try:
+        head, replay = await prime(answerer.answer(stored_plan(answerer, owner_id)))
+    finally:
+        gate.set()
     assert isinstance(head[0], Started) and head[1:] == [Delta("a")]
     events = [event async for event in replay]
     assert events[:2] == head
-    assert [e.text for e in events if isinstance(e, Delta)] == ["a", "b", "c"]
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == "abc"
     assert isinstance(events[-1], Turn)
 
 

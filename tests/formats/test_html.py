@@ -5,7 +5,6 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from parley.formats.html import CSP, to_html
-
 from tests.support.xss import problems
 
 from .builders import HOSTILE_TITLE, Conv, msg, sample
@@ -150,7 +149,14 @@ def test_untitled_and_empty() -> None:
 def test_math_is_typeset_and_stays_inert() -> None:
     conv = Conv(title="Euler")
     conv.add("u", "client-created-root", msg("user", "identity?"))
-    conv.add("a", "u", msg("assistant", "It is $e^{i\\pi}+1=0$ and $$\\int_0^1 x\\,dx=\\frac12$$ \\href{javascript:alert(1)}{x}"))
+    conv.add(
+        "a",
+        "u",
+        msg(
+            "assistant",
+            "It is $e^{i\\pi}+1=0$ and $$\\int_0^1 x\\,dx=\\frac12$$ \\href{javascript:alert(1)}{x}",
+        ),
+    )
     page = parse(to_html(conv.build("a")))
     assert [tag for tag, _ in page.tags].count("math") == 2
     assert_no_active_content(page)

@@ -178,7 +178,8 @@ def test_answers_stream_as_server_sent_events(
     assert response.status_code == 201
     assert response.headers["content-type"].startswith("text/event-stream")
     got = events(response.text)
-    assert [name for name, _ in got] == ["start", "delta", "delta", "delta", "done"]
+    names = [name for name, _ in got]  # pieces that arrive together come as one delta
+    assert names[0] == "start" and names[-1] == "done" and set(names[1:-1]) == {"delta"}
     start, done = got[0][1], got[-1][1]["response"]
     assert "".join(data["text"] for name, data in got if name == "delta") == "Streamed"
     assert (done["id"], done["conversation_id"], done["parent_id"]) == (

@@ -28,7 +28,7 @@ async def test_streams_the_reply_with_its_finish_reason_and_usage(fake: FakeOpen
     fake.script(Reply(pieces=["Hel", "lo ", "there"]))
     backend = OpenAIBackend("b", fake.url, api_key="sk-secret")
     chunks = await collect(backend)
-    assert [c.text for c in chunks if c.text] == ["Hel", "lo ", "there"]
+    assert text(chunks) == "Hello there"
     assert [c.finish_reason for c in chunks if c.finish_reason] == ["stop"]
     usage = [c.usage for c in chunks if c.usage]
     assert usage == [{"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4}]
@@ -39,6 +39,20 @@ async def test_streams_the_reply_with_its_finish_reason_and_usage(fake: FakeOpen
     assert sent.body["messages"] == [{"role": "user", "content": "hello"}]
     assert sent.headers["authorization"] == "Bearer sk-secret"
     assert sent.path == "/v1/chat/completions"
+
+
+async def test_pieces_stream_as_they_come_and_bursts_are_joined(fake: FakeOpenAI) -> None:
+    gate = threading.Event()
+    fake.script(Reply(pieces=["first", " second", " third"], hold_after=1, gate=gate))
+    chunks = OpenAIBackend("b", fake.url).stream(HELLO)
+    try:
+        first = await chunks.__anext__()
+        assert first.text == "first"  # on its own: the rest is not even sent yet
+    finally:
+        gate.set()
+    rest = [chunk async for chunk in chunks]
+    assert "".join(c.text for c in rest) == " second third"
+    assert rest[-1].finish_reason == "stop" or any(c.finish_reason == "stop" for c in rest)
 
 
 async def test_passes_other_parameters_on(fake: FakeOpenAI) -> None:

@@ -1,11 +1,11 @@
 """A lean HTTP/1.1 transport for ``httpx.AsyncClient``: keep-alive connections in a stack.
 
 Why: httpcore's pool scans every pooled connection (a ``poll`` syscall each) whenever a
-request is queued or a connection released, so at 100 concurrent streams it alone caps a
-backend at about a hundred requests per second; this transport takes the most recently
-used idle connection in O(1) and is an order of magnitude faster. It keeps httpx's
-client API, timeouts and exception types (``ConnectError``, ``ConnectTimeout``,
-``ReadTimeout``, ``RemoteProtocolError``, ``ReadError``, ``WriteError``).
+request is queued or a connection released; measured against the fake backend at 100
+concurrent streamed requests, httpx's own transport managed about 110 requests/s on two
+cores where this one manages several times that. This transport takes the most recently
+used idle connection in O(1). It keeps httpx's client API, timeouts and exception types
+(``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``, ``RemoteProtocolError``).
 
 Contract:
 

@@ -25,9 +25,13 @@ def _key(conversation: dict[str, Any]) -> str:
     return conversation_id(conversation)
 
 
-def export_json(factory: sessionmaker[Session], owner_id: str, **selection: Any) -> list[dict[str, Any]]:
+def export_json(
+    factory: sessionmaker[Session], owner_id: str, **selection: Any
+) -> list[dict[str, Any]]:
     out = io.BytesIO()
-    items = exporter.iter_selected(factory, owner_id=owner_id, selection=exporter.Selection(**selection))
+    items = exporter.iter_selected(
+        factory, owner_id=owner_id, selection=exporter.Selection(**selection)
+    )
     exporter.write(items, fmt="json", output=out)
     return orjson.loads(out.getvalue())  # type: ignore[no-any-return]
 
@@ -38,7 +42,11 @@ def fresh_library(folder: Path) -> tuple[sessionmaker[Session], str]:
         return factory, users.local_owner(session).id
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(st.lists(random_conversations(), min_size=1, max_size=4, unique_by=lambda c: c["id"]))
 def test_import_of_export_equals_the_original(items: list[dict[str, Any]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,17 +65,27 @@ def test_import_of_export_equals_the_original(items: list[dict[str, Any]]) -> No
         assert {_key(c): c for c in export_json(second, second_owner)} == original
 
 
-def test_fixtures_round_trip_through_export(factory: sessionmaker[Session], owner_id: str, tmp_path: Path) -> None:
-    items = synth.edge_case_conversations(seed=8) + list(synth.generate(10, seed=8, edge_cases=False))
+def test_fixtures_round_trip_through_export(
+    factory: sessionmaker[Session], owner_id: str, tmp_path: Path
+) -> None:
+    items = synth.edge_case_conversations(seed=8) + list(
+        synth.generate(10, seed=8, edge_cases=False)
+    )
     path = synth.write_export_zip(tmp_path / "e.zip", items, slim=True)
     assert import_paths(factory, paths=[path], owner_id=owner_id).failed == []
     exported = {_key(c): c for c in export_json(factory, owner_id)}
     assert exported == {_key(c): orjson.loads(orjson.dumps(synth.slim(c))) for c in items}
 
 
-def test_selection_by_ids_dates_and_search(factory: sessionmaker[Session], owner_id: str, tmp_path: Path) -> None:
+def test_selection_by_ids_dates_and_search(
+    factory: sessionmaker[Session], owner_id: str, tmp_path: Path
+) -> None:
     items = list(synth.generate(20, seed=12, edge_cases=False))
-    import_paths(factory, paths=[synth.write_conversations_json(tmp_path / "c.json", items)], owner_id=owner_id)
+    import_paths(
+        factory,
+        paths=[synth.write_conversations_json(tmp_path / "c.json", items)],
+        owner_id=owner_id,
+    )
     ids = [items[3]["id"], items[7]["id"]]
     assert sorted(c["id"] for c in export_json(factory, owner_id, ids=ids)) == sorted(ids)
     times = sorted(c["create_time"] for c in items)
@@ -92,7 +110,10 @@ def test_unknown_format_and_folder_formats_need_a_folder(tmp_path: Path) -> None
 
 
 def test_folder_exports_never_overwrite(tmp_path: Path) -> None:
-    same = [{"id": f"id{i}", "title": "Same title", "create_time": 1.7e9, "mapping": {}} for i in range(3)]
+    same = [
+        {"id": f"id{i}", "title": "Same title", "create_time": 1.7e9, "mapping": {}}
+        for i in range(3)
+    ]
     folder = tmp_path / "md"
     assert exporter.write(iter(same), fmt="markdown", output=folder) == 3
     assert exporter.write(iter(same), fmt="markdown", output=folder) == 3

@@ -21,22 +21,31 @@ from parley.store.tables import messages
 def library(factory: sessionmaker[Session], owner_id: str) -> dict[str, dict[str, Any]]:
     with transaction(factory) as session:
         rows = conversations.summaries(session, owner_id=owner_id, limit=10**9)
-        return {data["id"] if "id" in data else data["conversation_id"]: data for data in conversations.load_many(session, pks=[r.pk for r in rows])}
+        return {
+            data["id"] if "id" in data else data["conversation_id"]: data
+            for data in conversations.load_many(session, pks=[r.pk for r in rows])
+        }
 
 
 @pytest.fixture
 def export(tmp_path: Path) -> Path:
-    return synth.write_export_zip(tmp_path / "export.zip", synth.generate(120, seed=11), layout="sharded", shard_size=25)
+    return synth.write_export_zip(
+        tmp_path / "export.zip", synth.generate(120, seed=11), layout="sharded", shard_size=25
+    )
 
 
-def test_import_reports_and_is_idempotent(factory: sessionmaker[Session], owner_id: str, export: Path) -> None:
+def test_import_reports_and_is_idempotent(
+    factory: sessionmaker[Session], owner_id: str, export: Path
+) -> None:
     first = import_paths(factory, paths=[export], owner_id=owner_id, batch_size=16)
     assert first.failed == [] and first.imported == 120
     second = import_paths(factory, paths=[export], owner_id=owner_id)
     assert second.as_json() == {"imported": 0, "updated": 0, "unchanged": 120, "failed": []}
 
 
-def test_every_generated_conversation_round_trips(factory: sessionmaker[Session], owner_id: str, tmp_path: Path) -> None:
+def test_every_generated_conversation_round_trips(
+    factory: sessionmaker[Session], owner_id: str, tmp_path: Path
+) -> None:
     items = list(synth.generate(40, seed=3)) + synth.edge_case_conversations(seed=1)
     path = synth.write_conversations_json(tmp_path / "conversations.json", items)
     report = import_paths(factory, paths=[path], owner_id=owner_id)
@@ -47,7 +56,9 @@ def test_every_generated_conversation_round_trips(factory: sessionmaker[Session]
         assert stored[key] == orjson.loads(orjson.dumps(item))
 
 
-def test_malformed_conversations_are_reported_and_skipped(factory: sessionmaker[Session], owner_id: str, tmp_path: Path) -> None:
+def test_malformed_conversations_are_reported_and_skipped(
+    factory: sessionmaker[Session], owner_id: str, tmp_path: Path
+) -> None:
     good = next(synth.generate(1, seed=2, edge_cases=False))
     path = tmp_path / "conversations.json"
     path.write_bytes(
@@ -60,7 +71,9 @@ def test_malformed_conversations_are_reported_and_skipped(factory: sessionmaker[
     assert "mapping" in reasons["no-mapping"] and "not an object" in reasons["bad-node"]
 
 
-def test_a_batch_the_database_rejects_is_retried_one_by_one(factory: sessionmaker[Session], owner_id: str) -> None:
+def test_a_batch_the_database_rejects_is_retried_one_by_one(
+    factory: sessionmaker[Session], owner_id: str
+) -> None:
     good = next(synth.generate(1, seed=4, edge_cases=False))
     importer = Importer(factory, owner_id=owner_id, batch_size=10)
     importer.add(RawConversation(raw=orjson.dumps(good), data=good, source="x[0]"))
@@ -74,7 +87,9 @@ def test_a_batch_the_database_rejects_is_retried_one_by_one(factory: sessionmake
     assert "database rejected" in report.failed[0]["reason"]
 
 
-def test_other_owner_gets_an_independent_copy(factory: sessionmaker[Session], owner_id: str, export: Path) -> None:
+def test_other_owner_gets_an_independent_copy(
+    factory: sessionmaker[Session], owner_id: str, export: Path
+) -> None:
     with transaction(factory) as session:
         other = users.create(session, name="zed").id
     import_paths(factory, paths=[export], owner_id=owner_id)
@@ -100,10 +115,14 @@ import_paths(factory, paths=[Path(sys.argv[2])], owner_id=owner, batch_size=7, o
 """
 
 
-def test_an_import_killed_half_way_then_rerun_ends_like_an_uninterrupted_one(tmp_path: Path, export: Path) -> None:
+def test_an_import_killed_half_way_then_rerun_ends_like_an_uninterrupted_one(
+    tmp_path: Path, export: Path
+) -> None:
     killed_url = f"sqlite:///{tmp_path / 'killed.sqlite3'}"
     clean_url = f"sqlite:///{tmp_path / 'clean.sqlite3'}"
-    run = subprocess.run([sys.executable, "-c", KILLER, killed_url, str(export), "50"], capture_output=True)
+    run = subprocess.run(
+        [sys.executable, "-c", KILLER, killed_url, str(export), "50"], capture_output=True
+    )
     assert run.returncode == -9, run.stderr.decode()
     killed = session_factory(open_engine(killed_url))
     with transaction(killed) as session:
@@ -122,7 +141,9 @@ def test_an_import_killed_half_way_then_rerun_ends_like_an_uninterrupted_one(tmp
         assert a.execute(count).scalar() == b.execute(count).scalar()
 
 
-def test_a_truncated_file_keeps_every_complete_conversation_before_the_break(factory: sessionmaker[Session], owner_id: str, tmp_path: Path) -> None:
+def test_a_truncated_file_keeps_every_complete_conversation_before_the_break(
+    factory: sessionmaker[Session], owner_id: str, tmp_path: Path
+) -> None:
     from parley.errors import BadImport
 
     items = list(synth.generate(5, seed=6, edge_cases=False))

@@ -34,5 +34,9 @@ def test_every_setting_is_documented() -> None:
     settings = {f"PARLEY_{name.upper()}" for name in Settings.model_fields}
     missing = settings - documented
     assert not missing, f"document these settings in the README: {sorted(missing)}"
-    unknown = {name for name in documented - settings if not name.startswith(("PARLEY_TEST_", "PARLEY_SYNC_", "PARLEY_AGENT_TOKEN"))}
+    unknown = {
+        name
+        for name in documented - settings
+        if not name.startswith(("PARLEY_TEST_", "PARLEY_SYNC_", "PARLEY_AGENT_TOKEN"))
+    }
     assert not unknown, f"the README documents settings that do not exist: {sorted(unknown)}"

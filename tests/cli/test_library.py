@@ -16,9 +16,13 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def library(store_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, Any]]:
+def library(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> list[dict[str, Any]]:
     monkeypatch.setenv("PARLEY_DATABASE_URL", store_url)
-    items = list(synth.generate(8, seed=5, edge_cases=False)) + synth.edge_case_conversations(seed=5)
+    items = list(synth.generate(8, seed=5, edge_cases=False)) + synth.edge_case_conversations(
+        seed=5
+    )
     path = synth.write_conversations_json(tmp_path / "c.json", items)
     assert runner.invoke(app, ["import", str(path)]).exit_code == 0
     return items
@@ -49,8 +53,12 @@ def test_show_renders_the_visible_branch(library: list[dict[str, Any]]) -> None:
     branched = next(c for c in library if c.get("id", "").startswith("edge-branches"))
     visible = {id(m) for m in tree.visible_messages(branched)}
     nodes = [n["message"] for n in branched["mapping"].values() if n.get("message")]
-    prompts = [tree.message_text(m) for m in nodes if tree.role(m) == "user" and not tree.is_hidden(m)]
-    shown_prompts = [tree.message_text(m) for m in nodes if id(m) in visible and tree.role(m) == "user"]
+    prompts = [
+        tree.message_text(m) for m in nodes if tree.role(m) == "user" and not tree.is_hidden(m)
+    ]
+    shown_prompts = [
+        tree.message_text(m) for m in nodes if id(m) in visible and tree.role(m) == "user"
+    ]
     result = runner.invoke(app, ["show", branched["id"]], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     flat = " ".join(result.output.split())

@@ -28,10 +28,17 @@ def parley(*args: str) -> Any:
 
 
 def test_import_json_summary_and_idempotence(tmp_path: Path) -> None:
-    export = synth.write_export_zip(tmp_path / "export.zip", synth.generate(30, seed=1), layout="sharded", shard_size=7)
+    export = synth.write_export_zip(
+        tmp_path / "export.zip", synth.generate(30, seed=1), layout="sharded", shard_size=7
+    )
     first = parley("import", str(export), "--json")
     assert first.exit_code == 0, first.output
-    assert orjson.loads(first.stdout.strip().splitlines()[-1]) == {"imported": 30, "updated": 0, "unchanged": 0, "failed": []}
+    assert orjson.loads(first.stdout.strip().splitlines()[-1]) == {
+        "imported": 30,
+        "updated": 0,
+        "unchanged": 0,
+        "failed": [],
+    }
     again = parley("import", str(export), "--json")
     assert orjson.loads(again.stdout.strip().splitlines()[-1])["unchanged"] == 30
 
@@ -57,8 +64,12 @@ def test_import_errors_say_what_to_do(tmp_path: Path) -> None:
 
 
 def test_import_into_a_named_user(tmp_path: Path) -> None:
-    path = synth.write_conversations_json(tmp_path / "c.json", synth.generate(3, seed=4, edge_cases=False))
-    assert parley("import", str(path), "--user", "ghost").exit_code == 2  # unknown user: clear error
+    path = synth.write_conversations_json(
+        tmp_path / "c.json", synth.generate(3, seed=4, edge_cases=False)
+    )
+    assert (
+        parley("import", str(path), "--user", "ghost").exit_code == 2
+    )  # unknown user: clear error
     assert parley("users", "add", "carol").exit_code == 0
     assert parley("import", str(path), "--user", "carol").exit_code == 0
     assert len(parley("ls", "--json", "--user", "carol").stdout.splitlines()) == 3
@@ -67,7 +78,9 @@ def test_import_into_a_named_user(tmp_path: Path) -> None:
 
 @pytest.fixture
 def filled(tmp_path: Path) -> list[dict[str, Any]]:
-    items = list(synth.generate(12, seed=9, edge_cases=False)) + synth.edge_case_conversations(seed=3)
+    items = list(synth.generate(12, seed=9, edge_cases=False)) + synth.edge_case_conversations(
+        seed=3
+    )
     path = synth.write_conversations_json(tmp_path / "in.json", items)
     assert parley("import", str(path)).exit_code == 0
     return items
@@ -79,7 +92,9 @@ def test_json_export_is_lossless(filled: list[dict[str, Any]], tmp_path: Path) -
     exported = {c.get("id") or c["conversation_id"]: c for c in orjson.loads(out.read_bytes())}
     assert len(exported) == len(filled)
     for item in filled:
-        assert exported[item.get("id") or item["conversation_id"]] == orjson.loads(orjson.dumps(item))
+        assert exported[item.get("id") or item["conversation_id"]] == orjson.loads(
+            orjson.dumps(item)
+        )
 
 
 def test_export_filters(filled: list[dict[str, Any]], tmp_path: Path) -> None:
@@ -95,16 +110,30 @@ def test_export_filters(filled: list[dict[str, Any]], tmp_path: Path) -> None:
 
     day = datetime.fromtimestamp(middle, UTC).date().isoformat()
     parley("export", "--since", day, "-o", str(out))
-    assert all(c["create_time"] >= datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() for c in orjson.loads(out.read_bytes()))
+    assert all(
+        c["create_time"] >= datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
+        for c in orjson.loads(out.read_bytes())
+    )
     word = "hologram"  # only the unknown-content-type edge case mentions it
     parley("export", "--search", word, "-o", str(out))
     found = orjson.loads(out.read_bytes())
     assert found and all(word in orjson.dumps(c).decode().lower() for c in found)
 
 
-def test_markdown_export_writes_one_safe_file_per_conversation(filled: list[dict[str, Any]], tmp_path: Path) -> None:
+def test_markdown_export_writes_one_safe_file_per_conversation(
+    filled: list[dict[str, Any]], tmp_path: Path
+) -> None:
     folder = tmp_path / "md"
-    result = parley("export", "-f", "markdown", "-o", str(folder), "--all-branches", "--filename-template", "{title}")
+    result = parley(
+        "export",
+        "-f",
+        "markdown",
+        "-o",
+        str(folder),
+        "--all-branches",
+        "--filename-template",
+        "{title}",
+    )
     assert result.exit_code == 0, result.output
     files = sorted(folder.iterdir())
     assert len(files) == len(filled)

@@ -176,7 +176,14 @@ def test_malformed_conversations_say_why(data: Any, reason: str) -> None:
 
 
 def test_node_keys_that_look_like_parleys_markers_are_kept_verbatim() -> None:
-    tricky = {"$children": {}, "keys": [1], "no_id": True, "children_": 2, "$id": "x", "parent_": None}
+    tricky = {
+        "$children": {},
+        "keys": [1],
+        "no_id": True,
+        "children_": 2,
+        "$id": "x",
+        "parent_": None,
+    }
     data = {
         "id": "c",
         "mapping": {

@@ -104,10 +104,14 @@ def test_index_follows_deletes_and_renames(factory: sessionmaker[Session], owner
     assert find(factory, owner_id, "zebra") == []
 
 
-def test_owner_hits_are_found_when_other_owners_crowd_the_ranking(factory: sessionmaker[Session], owner_id: str) -> None:
+def test_owner_hits_are_found_when_other_owners_crowd_the_ranking(
+    factory: sessionmaker[Session], owner_id: str
+) -> None:
     with transaction(factory) as session:
         other = users.create(session, name="crowd").id
-    crowd = [conv(f"x{i}", "noise", "falcon falcon falcon falcon") for i in range(search.CANDIDATES + 10)]
+    crowd = [
+        conv(f"x{i}", "noise", "falcon falcon falcon falcon") for i in range(search.CANDIDATES + 10)
+    ]
     fill(factory, other, *crowd)
     fill(factory, owner_id, conv("mine", "Birds", "a falcon flew by, among many other words here"))
     hits = find(factory, owner_id, "falcon")

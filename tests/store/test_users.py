@@ -60,4 +60,7 @@ def test_token_use_is_recorded_at_most_once_per_interval(factory: sessionmaker[S
         assert not users.touch_token(session, token=token, now=1000.0 + users.TOUCH_INTERVAL - 1)
         assert users.touch_token(session, token=token, now=1000.0 + users.TOUCH_INTERVAL + 1)
         assert not users.touch_token(session, token="unknown", now=5000.0)
-        assert session.execute(select(tokens.c.last_used_at)).scalar() == 1000.0 + users.TOUCH_INTERVAL + 1
+        assert (
+            session.execute(select(tokens.c.last_used_at)).scalar()
+            == 1000.0 + users.TOUCH_INTERVAL + 1
+        )

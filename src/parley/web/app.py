@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flusher.cancel()
         with suppress(asyncio.CancelledError):
             await flusher
+        await runtime.backends.aclose()  # backend HTTP connections, on their own loop
         runtime.close()  # writes the last buffered views
 
     app = FastAPI(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from parley.store import conversations, search, users
@@ -117,3 +118,19 @@ def test_owner_hits_are_found_when_other_owners_crowd_the_ranking(
     hits = find(factory, owner_id, "falcon")
     assert [h.id for h in hits] == ["mine"]
     assert "«falcon»" in hits[0].snippet
+
+
+def test_sqlite_ranks_a_bounded_window_of_the_newest_matches(
+    factory: sessionmaker[Session], owner_id: str, monkeypatch: Any
+) -> None:
+    if factory.kw["bind"].dialect.name != "sqlite":
+        pytest.skip("the ranking window is SQLite's; PostgreSQL ranks every match")
+    monkeypatch.setattr(search, "RANK_WINDOW", 3)
+    fill(factory, owner_id, conv("old", "a", "kiwi kiwi kiwi kiwi"))
+    fill(
+        factory,
+        owner_id,
+        *[conv(f"new{i}", "b", f"kiwi and other words number {i}") for i in range(4)],
+    )
+    found = {h.id for h in find(factory, owner_id, "kiwi")}
+    assert found == {"new1", "new2", "new3"}  # the three newest matching messages

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 TITLE_BOOST = 5.0
 CANDIDATES = 200
+RANK_WINDOW = 2000  # SQLite ranks at most this many of the newest matching messages
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -72,8 +73,9 @@ def _best_per_conversation(hits: list[Hit]) -> list[Hit]:
 
 _SQLITE_RANKED = (
     "SELECT m.pk AS rowid, c.id, c.pk, c.title, m.node_id, r.score FROM "
-    "(SELECT rowid, -bm25(messages_fts) AS score FROM messages_fts "
-    " WHERE messages_fts MATCH :q ORDER BY bm25(messages_fts) LIMIT :n) r "
+    "(SELECT rowid, score FROM (SELECT rowid, -bm25(messages_fts) AS score "
+    "  FROM messages_fts WHERE messages_fts MATCH :q ORDER BY rowid DESC LIMIT :w) "
+    " ORDER BY score DESC LIMIT :n) r "
     "JOIN messages m ON m.pk = r.rowid JOIN conversations c ON c.pk = m.conversation_pk "
     "WHERE c.owner_id = :owner"
 )
@@ -99,12 +101,16 @@ def _sqlite(
 ) -> list[Hit]:
     """Rank first from the index alone, then make snippets for the hits returned only.
 
+    Ranking scores the RANK_WINDOW most recent matching messages (all of them for any
+    word rarer than that), so a word found in tens of thousands of messages costs no more
+    than a rarer one; title matches are ranked in full.
+
     The ranking takes the best CANDIDATES matches of any owner and keeps the owner's;
     only when that leaves fewer than ``limit`` conversations while the top was full
     (other owners' messages crowding it) does it rank again restricted to the owner.
     """
     expression = fts5_query(query)
-    params = {"q": expression, "owner": owner_id, "n": CANDIDATES}
+    params = {"q": expression, "owner": owner_id, "n": CANDIDATES, "w": RANK_WINDOW}
     rows = session.execute(text(_SQLITE_RANKED), params).all()
     if len({row.pk for row in rows}) < limit and len(rows) < CANDIDATES:
         matches = session.execute(

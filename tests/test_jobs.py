@@ -18,42 +18,20 @@ from parley.importer import Importer
 from parley.store import conversations, users
 from parley.store import jobs as store_jobs
 from parley.store.db import transaction
+from tests.support.conversations import two_turns
 
 LIMITS = ZipLimits()
 
 
 def conversation(index: int, *, text: str = "hello") -> dict[str, Any]:
-    cid = f"conv-{index:04d}"
-    return {
-        "id": cid,
-        "title": f"Conversation {index}",
-        "create_time": 1_700_000_000.0 + index,
-        "update_time": 1_700_000_100.0 + index,
-        "current_node": "a",
-        "mapping": {
-            "root": {"id": "root", "message": None, "parent": None, "children": ["u"]},
-            "u": {
-                "id": "u",
-                "parent": "root",
-                "children": ["a"],
-                "message": {
-                    "id": "u",
-                    "author": {"role": "user"},
-                    "content": {"content_type": "text", "parts": [f"question {index}"]},
-                },
-            },
-            "a": {
-                "id": "a",
-                "parent": "u",
-                "children": [],
-                "message": {
-                    "id": "a",
-                    "author": {"role": "assistant"},
-                    "content": {"content_type": "text", "parts": [text]},
-                },
-            },
-        },
-    }
+    return two_turns(
+        f"conv-{index:04d}",
+        title=f"Conversation {index}",
+        question=f"question {index}",
+        answer=text,
+        create_time=1_700_000_000.0 + index,
+        update_time=1_700_000_100.0 + index,
+    )
 
 
 def write_json(path: Path, items: list[Any]) -> Path:

@@ -16,6 +16,7 @@ from parley.store import conversations, users
 from parley.store.db import transaction
 from parley.store.rows import explode
 from parley.store.tables import messages
+from tests.support.conversations import two_turns
 
 
 def exploded(data: dict[str, Any]) -> Any:
@@ -37,36 +38,14 @@ def load(factory: sessionmaker[Session], owner_id: str, cid: str) -> dict[str, A
 def simple(
     cid: str = "c1", *, title: str = "Hello", update: float = 1_700_000_100.0
 ) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "title": title,
-        "create_time": 1_700_000_000.0,
-        "update_time": update,
-        "current_node": "a",
-        "mapping": {
-            "root": {"id": "root", "message": None, "parent": None, "children": ["u"]},
-            "u": {
-                "id": "u",
-                "parent": "root",
-                "children": ["a"],
-                "message": {
-                    "id": "u",
-                    "author": {"role": "user"},
-                    "content": {"content_type": "text", "parts": ["hi there"]},
-                },
-            },
-            "a": {
-                "id": "a",
-                "parent": "u",
-                "children": [],
-                "message": {
-                    "id": "a",
-                    "author": {"role": "assistant"},
-                    "content": {"content_type": "text", "parts": ["hello!"]},
-                },
-            },
-        },
-    }
+    return two_turns(
+        cid,
+        title=title,
+        question="hi there",
+        answer="hello!",
+        create_time=1_700_000_000.0,
+        update_time=update,
+    )
 
 
 def test_every_edge_case_round_trips_through_the_database(

@@ -115,7 +115,7 @@ class ChatEngine(Answerer):
             async for event in events:
                 yield event
 
-    async def regenerate(
+    def regenerate(
         self,
         *,
         owner_id: str,
@@ -125,12 +125,9 @@ class ChatEngine(Answerer):
         autocontinue: bool = False,
     ) -> AsyncGenerator[Event, None]:
         """Another answer beside the assistant node ``node_id``, or under any other node."""
-        again = self._again(owner_id, conversation_id, node_id, model, autocontinue, carry_on=False)
-        async with aclosing(again) as events:
-            async for event in events:
-                yield event
+        return self._again(owner_id, conversation_id, node_id, model, autocontinue, carry_on=False)
 
-    async def continue_(
+    def continue_(
         self,
         *,
         owner_id: str,
@@ -140,10 +137,7 @@ class ChatEngine(Answerer):
         autocontinue: bool = False,
     ) -> AsyncGenerator[Event, None]:
         """The answer at ``node_id`` carried on, stored whole as its new sibling."""
-        again = self._again(owner_id, conversation_id, node_id, model, autocontinue, carry_on=True)
-        async with aclosing(again) as events:
-            async for event in events:
-                yield event
+        return self._again(owner_id, conversation_id, node_id, model, autocontinue, carry_on=True)
 
     async def _again(
         self,

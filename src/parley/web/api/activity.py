@@ -54,13 +54,17 @@ RANGE_DOC = (
 )
 
 
-def _query(tz: str | None, start: str | None, end: str | None, by: str | None) -> ActivityQuery:
-    return analytics.parse_query(tz=tz, start=start, end=end, by=by)
+def _range(tz: Tz = None, start: From = None, to: To = None, by: By = None) -> ActivityQuery:
+    return analytics.parse_query(tz=tz, start=start, end=to, by=by)
 
 
-def _year_query(year: int | None, tz: str | None, by: str | None) -> ActivityQuery:
+def _year(year: Year = None, tz: Tz = None, by: By = None) -> ActivityQuery:
     base = analytics.parse_query(tz=tz, by=by)
     return analytics.year_query(year or datetime.now(base.tz).year, tz=base.tz, by=base.by)
+
+
+Range = Annotated[ActivityQuery, Depends(_range)]  # the range parameters, parsed once
+YearRange = Annotated[ActivityQuery, Depends(_year)]
 
 
 def calendar_picture(request: Request, user: User, query: ActivityQuery) -> heatmap.Picture:
@@ -94,15 +98,7 @@ def _png(picture: heatmap.Picture) -> Response:
     "`dayOfWeek` is 0 for Sunday to 6 for Saturday (JavaScript's getDay); `weekNumber` is "
     "the ISO 8601 week (weeks start on Monday; 2024-12-30 is week 1)." + RANGE_DOC,
 )
-def activity(
-    request: Request,
-    user: CurrentUser,
-    tz: Tz = None,
-    start: From = None,
-    to: To = None,
-    by: By = None,
-) -> FastJSON:
-    query = _query(tz, start, to, by)
+def activity(request: Request, user: CurrentUser, query: Range) -> FastJSON:
     with transaction(deps.runtime(request).factory) as session:
         days = analytics.daily(session, owner_id=user.id, query=query)
     return FastJSON([day.as_json() for day in days], headers=PRIVATE)
@@ -117,15 +113,7 @@ def activity(
     "range, every stored message counted) and `models` (conversations by default model, "
     "messages by the model that wrote them)." + RANGE_DOC,
 )
-def stats(
-    request: Request,
-    user: CurrentUser,
-    tz: Tz = None,
-    start: From = None,
-    to: To = None,
-    by: By = None,
-) -> FastJSON:
-    query = _query(tz, start, to, by)
+def stats(request: Request, user: CurrentUser, query: Range) -> FastJSON:
     with transaction(deps.runtime(request).factory) as session:
         result = analytics.stats(session, owner_id=user.id, query=query)
     return FastJSON(result, headers=PRIVATE)
@@ -139,10 +127,8 @@ def stats(
     "a legend, and a tooltip per day. `tz` and `by` as for `/api/activity`.",
     response_class=Response,
 )
-def heatmap_svg(
-    request: Request, user: CurrentUser, year: Year = None, tz: Tz = None, by: By = None
-) -> Response:
-    return _svg(calendar_picture(request, user, _year_query(year, tz, by)))
+def heatmap_svg(request: Request, user: CurrentUser, query: YearRange) -> Response:
+    return _svg(calendar_picture(request, user, query))
 
 
 @router.get(
@@ -151,10 +137,8 @@ def heatmap_svg(
     description="The calendar of `/api/activity/heatmap.svg` as a PNG (twice the SVG's size).",
     response_class=Response,
 )
-def heatmap_png(
-    request: Request, user: CurrentUser, year: Year = None, tz: Tz = None, by: By = None
-) -> Response:
-    return _png(calendar_picture(request, user, _year_query(year, tz, by)))
+def heatmap_png(request: Request, user: CurrentUser, query: YearRange) -> Response:
+    return _png(calendar_picture(request, user, query))
 
 
 @router.get(
@@ -164,15 +148,8 @@ def heatmap_png(
     "tooltip per cell." + RANGE_DOC,
     response_class=Response,
 )
-def hours_svg(
-    request: Request,
-    user: CurrentUser,
-    tz: Tz = None,
-    start: From = None,
-    to: To = None,
-    by: By = None,
-) -> Response:
-    return _svg(hours_picture(request, user, _query(tz, start, to, by)))
+def hours_svg(request: Request, user: CurrentUser, query: Range) -> Response:
+    return _svg(hours_picture(request, user, query))
 
 
 @router.get(
@@ -181,15 +158,8 @@ def hours_svg(
     description="The grid of `/api/activity/hours.svg` as a PNG." + RANGE_DOC,
     response_class=Response,
 )
-def hours_png(
-    request: Request,
-    user: CurrentUser,
-    tz: Tz = None,
-    start: From = None,
-    to: To = None,
-    by: By = None,
-) -> Response:
-    return _png(hours_picture(request, user, _query(tz, start, to, by)))
+def hours_png(request: Request, user: CurrentUser, query: Range) -> Response:
+    return _png(hours_picture(request, user, query))
 
 
 @router.get(

@@ -10,9 +10,9 @@ What it does:
    messages; issues a user token;
 2. starts the real server in a child process (``create_app(settings)`` under uvicorn, with
    uvloop and httptools when installed) on a free port of 127.0.0.1, with one extra route
-   added to that app instance only: ``GET /bench/bare`` (a plain ``def`` returning a tiny
-   JSON object through the same middleware, response class and thread pool as the API
-   routes, without auth or database);
+   added to that app instance only: ``GET /bench/bare`` (an ``async def`` returning a tiny
+   JSON object through the same routing, middleware and response class as the API routes,
+   which run on the event loop too, without auth or database);
 3. drives each endpoint with ``--concurrency`` keep-alive HTTP/1.1 connections for
    ``--seconds`` (after ``--warmup`` seconds) from a small asyncio client in this process
    (prebuilt request bytes, one request in flight per connection), and measures:
@@ -176,7 +176,7 @@ def serve(port: int) -> None:
 
     app = create_app(load_settings())
 
-    def bare() -> FastJSON:
+    async def bare() -> FastJSON:
         return FastJSON({"ok": True})
 
     app.add_api_route("/bench/bare", bare, methods=["GET"], include_in_schema=False)
@@ -186,7 +186,7 @@ def serve(port: int) -> None:
         from parley.store.users import User
         from parley.web import deps
 
-        def bare_auth(user: User = Depends(deps.current_user)) -> FastJSON:
+        async def bare_auth(user: User = Depends(deps.current_user)) -> FastJSON:
             return FastJSON({"ok": True})
 
         app.add_api_route(

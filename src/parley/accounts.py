@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from parley.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 from parley.store import accounts as store
 from parley.store import users
+from parley.store.direct import Db
 from parley.store.users import User
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -135,13 +136,13 @@ def open_session(
     return SignedIn(user=user, token=token, csrf_token=csrf_token(secret), expires_at=expires_at)
 
 
-def session_user(session: Session, *, token: str, now: float | None = None) -> SessionUser | None:
+def session_user(db: Db, *, token: str, now: float | None = None) -> SessionUser | None:
     """Who a session cookie belongs to, or None (unknown, expired or signed out)."""
     now = time.time() if now is None else now
-    found = store.find_session(session, token_hash=digest(token), now=now)
+    found = store.find_session(db, token_hash=digest(token), now=now)
     if found is None:
         return None
-    user = users.by_id(session, user_id=found.user_id)
+    user = users.by_id(db, user_id=found.user_id)
     return SessionUser(user, found.csrf_secret) if user else None
 
 

@@ -28,7 +28,7 @@ from parley.errors import MalformedConversation
 from parley.formats.chatgpt import RawConversation, ZipLimits, read_export
 from parley.store import conversations
 from parley.store.db import transaction
-from parley.store.rows import Exploded, explode
+from parley.store.rows import Exploded, explode, fingerprint
 
 BATCH_SIZE = 500
 BATCH_BYTES = 8 * 1024 * 1024  # a batch also ends once its conversations' JSON passes this
@@ -101,9 +101,11 @@ class Importer:
         if item.data is None:
             return {"id": _guess_id(item), "reason": item.error or "not a JSON object"}
         try:
-            return explode(item.data, content_hash=content_hash(item.raw))
+            exploded = explode(item.data)
         except MalformedConversation as error:
             return {"id": error.conversation_id or _guess_id(item), "reason": error.detail}
+        exploded.row["content_hash"] = fingerprint(exploded)
+        return exploded
 
     def add(self, item: RawConversation) -> None:
         self._batch.append(self.prepare(item))

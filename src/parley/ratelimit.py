@@ -48,6 +48,8 @@ class Rule:
 
 
 class Limiter(Protocol):
+    blocking: bool  # whether hit() waits on the network (callers run it off the event loop)
+
     def hit(self, key: str, rule: Rule) -> int | None: ...
 
 
@@ -56,6 +58,8 @@ class Clock(Protocol):
 
 
 class MemoryLimiter:
+    blocking = False
+
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock = clock or time.time
         self._lock = threading.Lock()
@@ -84,6 +88,8 @@ class RedisLimiter:
         "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
         "return {n, redis.call('TTL', KEYS[1])}"
     )
+
+    blocking = True
 
     def __init__(self, url: str, *, prefix: str = "parley:rl:", clock: Clock | None = None) -> None:
         import redis

@@ -84,30 +84,31 @@ class Tree:
         nodes: dict[str, Node] = {}
         warnings: list[str] = []
         for key, node in (mapping or {}).items():
-            if not isinstance(node, dict):
+            if isinstance(node, dict):
+                nodes[key if type(key) is str else str(key)] = node
+            else:
                 warnings.append(f"node {key!r} is not an object; skipped")
-                continue
-            nodes[str(key)] = node
         parent: dict[str, str | None] = {}
         for node_id, node in nodes.items():
             raw = node.get("parent")
             if raw is None:
                 parent[node_id] = None
-            elif str(raw) not in nodes:
+                continue
+            up = raw if type(raw) is str else str(raw)
+            if up not in nodes:
                 warnings.append(f"node {node_id!r} has missing parent {raw!r}; kept as a root")
                 parent[node_id] = None
-            elif str(raw) == node_id:
+            elif up == node_id:
                 warnings.append(f"node {node_id!r} is its own parent; kept as a root")
                 parent[node_id] = None
             else:
-                parent[node_id] = str(raw)
+                parent[node_id] = up
         _break_cycles(parent, warnings)
         children: dict[str, list[str]] = {node_id: [] for node_id in nodes}
         roots: list[str] = []
-        order = {node_id: index for index, node_id in enumerate(nodes)}
-        for node_id in nodes:
-            up = parent[node_id]
-            (children[up] if up is not None else roots).append(node_id)
+        for node_id, above in parent.items():
+            (children[above] if above is not None else roots).append(node_id)
+        order: dict[str, int] | None = None
         for node_id, kids in children.items():
             listed = nodes[node_id].get("children")
             if not isinstance(listed, list):
@@ -117,11 +118,16 @@ class Tree:
                 if dangling:
                     warnings.append(f"node {node_id!r} lists missing children {dangling!r}")
             if len(kids) > 1:
+                if order is None:
+                    order = {node_id: index for index, node_id in enumerate(nodes)}
                 rank = {str(kid): i for i, kid in enumerate(listed)}
+                known = order
                 kids.sort(
-                    key=lambda kid: (rank.get(kid, len(rank)), _sort_time(nodes[kid]), order[kid])
+                    key=lambda kid: (rank.get(kid, len(rank)), _sort_time(nodes[kid]), known[kid])
                 )
-        roots.sort(key=lambda r: (_sort_time(nodes[r]), order[r]))
+        if len(roots) > 1:
+            known = order or {node_id: index for index, node_id in enumerate(nodes)}
+            roots.sort(key=lambda r: (_sort_time(nodes[r]), known[r]))
         return cls(nodes=nodes, parent=parent, children=children, roots=roots, warnings=warnings)
 
     def path_to(self, node_id: str) -> list[str]:
@@ -173,14 +179,19 @@ class Tree:
 
 def _break_cycles(parent: dict[str, str | None], warnings: list[str]) -> None:
     state: dict[str, int] = {}  # 1 = on the current walk, 2 = known to reach a root
-    for start in parent:
+    for start, up in parent.items():
+        if up is None:
+            state[start] = 2  # a root: nothing to walk
+            continue
+        if start in state:
+            continue
         walk: list[str] = []
         cursor: str | None = start
-        while cursor is not None and state.get(cursor) is None:
+        while cursor is not None and cursor not in state:
             state[cursor] = 1
             walk.append(cursor)
             cursor = parent[cursor]
-        if cursor is not None and state.get(cursor) == 1:
+        if cursor is not None and state[cursor] == 1:
             warnings.append(f"parent cycle through {cursor!r}; broken there")
             parent[cursor] = None
         for node_id in walk:
@@ -230,16 +241,21 @@ def facts(message: Message) -> Facts:
     tool calls (assistant messages to a recipient other than ``all``); the content types
     in HIDDEN_CONTENT_TYPES; and messages with no text.
     """
-    meta = _metadata(message)
+    meta = message.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
     who = role(message)
-    kind = content_type(message)
+    content = message.get("content")
+    kind: str | None = None
+    if isinstance(content, dict):
+        raw_kind = content.get("content_type")
+        kind = raw_kind if type(raw_kind) is str or raw_kind is None else str(raw_kind)
     text = message_text(message)
     slug = meta.get("model_slug")
-    recipient = message.get("recipient")
     hidden = (
         (who == "system" and not meta.get("is_user_system_message"))
         or bool(meta.get("is_visually_hidden_from_conversation"))
-        or (who == "assistant" and recipient not in (None, "all"))
+        or (who == "assistant" and message.get("recipient") not in (None, "all"))
         or kind in HIDDEN_CONTENT_TYPES
         or not text.strip()
     )
@@ -299,7 +315,9 @@ def message_text(message: Message | None) -> str:
     if kind in ("text", "multimodal_text") or (kind is None and isinstance(parts, list)):
         if not isinstance(parts, list):
             return ""
-        texts = [_part_text(p) for p in parts]
+        if len(parts) == 1 and type(parts[0]) is str:
+            return parts[0]  # the common case
+        texts = [p if type(p) is str else _part_text(p) for p in parts]
         return "\n".join(t for t in texts if t)
     if kind in ("code", "execution_output", "tether_browsing_code", "computer_output"):
         return str(content.get("text") or "")

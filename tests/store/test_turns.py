@@ -173,9 +173,9 @@ def test_nodes_enter_through_the_one_insert_path(
     calls: list[int] = []
     original = store.insert_messages
 
-    def counting(session: Session, *, rows: Any) -> None:
+    def counting(session: Session, *, pk: int, rows: Any) -> None:
         calls.append(len(rows))
-        original(session, rows=rows)
+        original(session, pk=pk, rows=rows)
 
     monkeypatch.setattr(store, "insert_messages", counting)
     pk = make(factory, owner_id)

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from parley.store import direct
+from parley.store.direct import Db, Query
 from parley.store.tables import login_links, users, web_sessions
 
 
@@ -58,13 +60,17 @@ def add_session(
     )
 
 
-def find_session(session: Session, *, token_hash: str, now: float) -> WebSession | None:
-    row = session.execute(
-        select(web_sessions.c.user_id, web_sessions.c.csrf_secret, web_sessions.c.expires_at).where(
-            web_sessions.c.token_hash == token_hash, web_sessions.c.expires_at > now
-        )
-    ).first()
-    return WebSession(**row._asdict()) if row else None
+_FIND_SESSION = Query(
+    select(web_sessions.c.user_id, web_sessions.c.csrf_secret, web_sessions.c.expires_at).where(
+        web_sessions.c.token_hash == bindparam("token_hash"),
+        web_sessions.c.expires_at > bindparam("now"),
+    )
+)
+
+
+def find_session(db: Db, *, token_hash: str, now: float) -> WebSession | None:
+    row = direct.of(db).first(_FIND_SESSION, token_hash=token_hash, now=now)
+    return WebSession(*row) if row else None
 
 
 def remove_session(session: Session, *, token_hash: str) -> None:

@@ -35,7 +35,6 @@ Every function takes the session first and never commits.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import fields
 from typing import Any, Literal
 
 from sqlalchemy import select, text
@@ -170,7 +169,7 @@ def message_models(session: Session, *, owner_id: str, lo: float, hi: float) -> 
     return {slug: int(n) for slug, n in rows}
 
 
-_SUMMARY = [conversations.c[f.name] for f in fields(Summary)]
+_SUMMARY = [conversations.c[name] for name in Summary._fields]
 
 
 def all_summaries(session: Session, *, owner_id: str, chunk: int = 1000) -> Iterator[Summary]:

@@ -17,23 +17,26 @@ Every function takes the session first and never commits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Select, delete, func, insert, select, update
+import orjson
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from parley.errors import NotFound
+from parley.store import direct
+from parley.store.direct import Db, Query
+from parley.store.messages import as_text, insert_many, insert_messages
 from parley.store.rows import Exploded, assemble
-from parley.store.tables import conversations, messages
+from parley.store.tables import conversation_counts, conversations, messages
 
 Outcome = Literal["imported", "updated", "unchanged"]
 Order = Literal["updated", "created"]
 
 
-@dataclass(frozen=True)
-class Summary:
+class Summary(NamedTuple):
     """A conversation's list-view fields."""
 
     pk: int
@@ -49,19 +52,7 @@ class Summary:
     template_id: str | None
 
 
-_SUMMARY_COLUMNS = (
-    conversations.c.pk,
-    conversations.c.id,
-    conversations.c.title,
-    conversations.c.create_time,
-    conversations.c.update_time,
-    conversations.c.is_archived,
-    conversations.c.is_starred,
-    conversations.c.default_model_slug,
-    conversations.c.message_count,
-    conversations.c.gizmo_id,
-    conversations.c.template_id,
-)
+_SUMMARY_COLUMNS = tuple(conversations.c[name] for name in Summary._fields)
 
 
 def save_many(session: Session, *, owner_id: str, items: Sequence[Exploded]) -> list[Outcome]:
@@ -100,55 +91,8 @@ def _insert(session: Session, *, owner_id: str, items: list[Exploded]) -> None:
     )
     rows: list[tuple[Any, ...]] = []
     for pk, item in zip(result.scalars().all(), items, strict=True):
-        for message in item.messages:
-            rows.append((pk, *[message[column] for column in MESSAGE_COLUMNS[1:]]))
-    insert_messages(session, rows=rows)
-
-
-MESSAGE_COLUMNS = (
-    "conversation_pk",
-    "node_id",
-    "parent_id",
-    "position",
-    "message",
-    "node_extra",
-    "role",
-    "author_name",
-    "content_type",
-    "recipient",
-    "model_slug",
-    "create_time",
-    "hidden",
-    "text",
-)
-
-
-def insert_messages(session: Session, *, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert message rows (values in MESSAGE_COLUMNS order) and index their text.
-
-    This is the only way messages enter the store: it goes straight to the driver's
-    executemany, and on SQLite fills the FTS5 index for the new rows in one statement.
-    """
-    if not rows:
-        return
-    connection = session.connection()
-    sqlite = connection.dialect.name == "sqlite"
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    before = 0
-    if sqlite:
-        last = connection.exec_driver_sql("SELECT coalesce(max(pk), 0) FROM messages").scalar()
-        before = int(last or 0)
-    connection.exec_driver_sql(
-        f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)}) "
-        f"VALUES ({', '.join([marker] * len(MESSAGE_COLUMNS))})",
-        list(rows),
-    )
-    if sqlite:
-        connection.exec_driver_sql(
-            "INSERT INTO messages_fts(rowid, text) "
-            "SELECT pk, text FROM messages WHERE pk > ? AND text != ''",
-            (before,),
-        )
+        rows += [(pk, *message) for message in item.messages]
+    insert_many(session, rows=rows)
 
 
 def save(session: Session, *, owner_id: str, item: Exploded) -> Outcome:
@@ -196,21 +140,24 @@ def _merge_messages(session: Session, *, pk: int, item: Exploded) -> bool:
             ).where(messages.c.conversation_pk == pk)
         )
     }
-    new_rows: list[tuple[Any, ...]] = []
+    new_rows = []
     changed = False
     for row in item.messages:
-        old = stored.get(row["node_id"])
+        old = stored.get(row.node_id)
         if old is None:
-            new_rows.append((pk, *[row[column] for column in MESSAGE_COLUMNS[1:]]))
-        elif (old.parent_id, old.position, old.message, old.node_extra) != (
-            row["parent_id"],
-            row["position"],
-            row["message"],
-            row["node_extra"],
+            new_rows.append(row)
+            continue
+        message, node_extra = as_text(row.message), as_text(row.node_extra)
+        if (old.parent_id, old.position, old.message, old.node_extra) != (
+            row.parent_id,
+            row.position,
+            message,
+            node_extra,
         ):
-            session.execute(update(messages).where(messages.c.pk == old.pk), row)
+            values = {**row._asdict(), "message": message, "node_extra": node_extra}
+            session.execute(update(messages).where(messages.c.pk == old.pk), values)
             changed = True
-    insert_messages(session, rows=new_rows)
+    insert_messages(session, pk=pk, rows=new_rows)
     return changed or bool(new_rows)
 
 
@@ -222,21 +169,66 @@ def _count_messages(session: Session, *, pk: int) -> int:
     ).scalar_one()
 
 
-def get_pk(session: Session, *, owner_id: str, conversation_id: str) -> int:
-    pk = session.execute(
-        select(conversations.c.pk).where(
-            conversations.c.owner_id == owner_id, conversations.c.id == conversation_id
-        )
-    ).scalar()
+_GET_PK = Query(
+    select(conversations.c.pk).where(
+        conversations.c.owner_id == bindparam("owner_id"),
+        conversations.c.id == bindparam("conversation_id"),
+    )
+)
+
+
+def get_pk(db: Db, *, owner_id: str, conversation_id: str) -> int:
+    pk = direct.of(db).scalar(_GET_PK, owner_id=owner_id, conversation_id=conversation_id)
     if pk is None:
         raise NotFound(f"conversation {conversation_id!r} not found")
     return int(pk)
 
 
-def load(session: Session, *, owner_id: str, conversation_id: str) -> dict[str, Any]:
+# What assemble() needs of a conversation row, and of its node rows.
+_ROW_COLUMNS = ("pk", "extra", "title", "update_time", "current_node", "is_archived", "is_starred")
+_NODE_COLUMNS = (
+    messages.c.node_id,
+    messages.c.parent_id,
+    messages.c.position,
+    messages.c.message,
+    messages.c.node_extra,
+)
+_ROW = Query(
+    select(*(conversations.c[name] for name in _ROW_COLUMNS)).where(
+        conversations.c.pk == bindparam("pk")
+    )
+)
+_NODES = Query(
+    select(*_NODE_COLUMNS)
+    .where(messages.c.conversation_pk == bindparam("pk"))
+    .order_by(messages.c.pk)
+)
+
+
+def _row_dict(row: Sequence[Any]) -> dict[str, Any]:
+    found = dict(zip(_ROW_COLUMNS, row, strict=True))
+    found["is_archived"] = bool(found["is_archived"])
+    found["is_starred"] = bool(found["is_starred"])
+    return found
+
+
+def load(db: Db, *, owner_id: str, conversation_id: str) -> dict[str, Any]:
     """One conversation in the export shape; NotFound if the owner has no such id."""
-    pk = get_pk(session, owner_id=owner_id, conversation_id=conversation_id)
-    return next(load_many(session, pks=[pk]))  # the owner check is get_pk's
+    return _load(db, owner_id=owner_id, conversation_id=conversation_id, message=orjson.loads)
+
+
+def load_json(db: Db, *, owner_id: str, conversation_id: str) -> dict[str, Any]:
+    """:func:`load`, with each message left as its stored JSON (an ``orjson.Fragment``):
+    the shape to serialize again, without parsing what is only copied through."""
+    return _load(db, owner_id=owner_id, conversation_id=conversation_id, message=orjson.Fragment)
+
+
+def _load(db: Db, *, owner_id: str, conversation_id: str, message: Any) -> dict[str, Any]:
+    d = direct.of(db)
+    pk = get_pk(d, owner_id=owner_id, conversation_id=conversation_id)
+    row = d.first(_ROW, pk=pk)
+    assert row is not None  # same snapshot as get_pk
+    return assemble(_row_dict(row), d.all(_NODES, pk=pk), message=message)
 
 
 def load_many(session: Session, *, pks: Sequence[int]) -> Iterator[dict[str, Any]]:
@@ -244,30 +236,79 @@ def load_many(session: Session, *, pks: Sequence[int]) -> Iterator[dict[str, Any
     for start in range(0, len(pks), 200):
         chunk = list(pks[start : start + 200])
         rows = {
-            row.pk: row._asdict()
-            for row in session.execute(select(conversations).where(conversations.c.pk.in_(chunk)))
-        }
-        nodes: dict[int, list[dict[str, Any]]] = {pk: [] for pk in chunk}
-        for m in session.execute(
-            select(
-                messages.c.conversation_pk,
-                messages.c.node_id,
-                messages.c.parent_id,
-                messages.c.position,
-                messages.c.message,
-                messages.c.node_extra,
+            row.pk: _row_dict(row)
+            for row in session.execute(
+                select(*(conversations.c[name] for name in _ROW_COLUMNS)).where(
+                    conversations.c.pk.in_(chunk)
+                )
             )
+        }
+        nodes: dict[int, list[Sequence[Any]]] = {pk: [] for pk in chunk}
+        for m in session.execute(
+            select(messages.c.conversation_pk, *_NODE_COLUMNS)
             .where(messages.c.conversation_pk.in_(chunk))
             .order_by(messages.c.conversation_pk, messages.c.pk)
         ):
-            nodes[m.conversation_pk].append(m._mapping)  # type: ignore[arg-type]
+            nodes[m[0]].append(m[1:])
         for pk in chunk:
             if pk in rows:
                 yield assemble(rows[pk], nodes[pk])
 
 
+def _filters(
+    *, archived: bool, since: bool, until: bool, ids: Sequence[str] | None
+) -> list[ColumnElement[bool]]:
+    where = [conversations.c.owner_id == bindparam("owner_id")]
+    if archived:
+        where.append(conversations.c.is_archived == bindparam("is_archived"))
+    if since:
+        where.append(conversations.c.create_time >= bindparam("since"))
+    if until:
+        where.append(conversations.c.create_time < bindparam("until"))
+    if ids is not None:
+        where.append(conversations.c.id.in_(list(ids)))
+    return where
+
+
+def _newest_first(order: Order, dialect: str) -> tuple[ColumnElement[Any], ...]:
+    """Newest first, undated last. SQLite sorts NULL lowest, so a plain DESC does that and
+    walks the (owner, time) index backwards; spelled NULLS LAST it would sort instead."""
+    key = conversations.c.update_time if order == "updated" else conversations.c.create_time
+    return (
+        key.desc() if dialect == "sqlite" else key.desc().nulls_last(),
+        conversations.c.pk.desc(),
+    )
+
+
+@functools.cache
+def _page_query(order: Order, archived: bool, since: bool, until: bool) -> Query:
+    return Query(
+        lambda dialect: (
+            select(*_SUMMARY_COLUMNS)
+            .where(*_filters(archived=archived, since=since, until=until, ids=None))
+            .order_by(*_newest_first(order, dialect))
+            .limit(bindparam("limit"))
+            .offset(bindparam("offset"))
+        )
+    )
+
+
+@functools.cache
+def _count_query(archived: bool, since: bool, until: bool) -> Query:
+    return Query(
+        select(func.count())
+        .select_from(conversations)
+        .where(*_filters(archived=archived, since=since, until=until, ids=None))
+    )
+
+
+def _summary(r: Sequence[Any]) -> Summary:
+    # SQLite stores booleans as 0/1; ``== 1`` turns those and PostgreSQL's bools into bools
+    return Summary(r[0], r[1], r[2], r[3], r[4], r[5] == 1, r[6] == 1, r[7], r[8], r[9], r[10])
+
+
 def summaries(
-    session: Session,
+    db: Db,
     *,
     owner_id: str,
     offset: int = 0,
@@ -278,59 +319,66 @@ def summaries(
     until: float | None = None,
     ids: Sequence[str] | None = None,
 ) -> list[Summary]:
-    """A page of the owner's conversations, newest first."""
-    query = _filtered(
-        select(*_SUMMARY_COLUMNS),
-        owner_id=owner_id,
-        is_archived=is_archived,
-        since=since,
-        until=until,
-        ids=ids,
+    """A page of the owner's conversations, newest first (one indexed query)."""
+    params = {
+        "owner_id": owner_id,
+        "is_archived": is_archived,
+        "since": since,
+        "until": until,
+        "limit": limit,
+        "offset": offset,
+    }
+    if ids is not None:  # a one-off list: through SQLAlchemy, which expands it
+        session = db if isinstance(db, Session) else None
+        assert session is not None, "filtering by ids needs a Session"
+        statement = (
+            select(*_SUMMARY_COLUMNS)
+            .where(
+                *_filters(
+                    archived=is_archived is not None,
+                    since=since is not None,
+                    until=until is not None,
+                    ids=ids,
+                )
+            )
+            .order_by(*_newest_first(order, session.get_bind().dialect.name))
+            .limit(limit)
+            .offset(offset)
+        )
+        used = {k: v for k, v in params.items() if k not in ("limit", "offset")}
+        return [_summary(row) for row in session.execute(statement, used)]
+    query = _page_query(order, is_archived is not None, since is not None, until is not None)
+    return [_summary(row) for row in direct.of(db).all(query, **params)]
+
+
+_COUNTS = Query(
+    select(conversation_counts.c.total, conversation_counts.c.archived).where(
+        conversation_counts.c.owner_id == bindparam("owner_id")
     )
-    key = conversations.c.update_time if order == "updated" else conversations.c.create_time
-    query = query.order_by(key.desc().nulls_last(), conversations.c.pk.desc())
-    query = query.offset(offset).limit(limit)
-    return [Summary(*row) for row in session.execute(query)]
+)
 
 
 def count(
-    session: Session,
+    db: Db,
     *,
     owner_id: str,
     is_archived: bool | None = None,
     since: float | None = None,
     until: float | None = None,
 ) -> int:
-    query = _filtered(
-        select(func.count()).select_from(conversations),
-        owner_id=owner_id,
-        is_archived=is_archived,
-        since=since,
-        until=until,
-        ids=None,
+    """How many of the owner's conversations match: read from ``conversation_counts``
+    unless a time range is given."""
+    if since is None and until is None:
+        row = direct.of(db).first(_COUNTS, owner_id=owner_id)
+        total, archived = (int(row[0]), int(row[1])) if row else (0, 0)
+        if is_archived is None:
+            return total
+        return archived if is_archived else total - archived
+    query = _count_query(is_archived is not None, since is not None, until is not None)
+    found = direct.of(db).scalar(
+        query, owner_id=owner_id, is_archived=is_archived, since=since, until=until
     )
-    return int(session.execute(query).scalar_one())
-
-
-def _filtered(
-    query: Select[Any],
-    *,
-    owner_id: str,
-    is_archived: bool | None,
-    since: float | None,
-    until: float | None,
-    ids: Sequence[str] | None,
-) -> Select[Any]:
-    query = query.where(conversations.c.owner_id == owner_id)
-    if is_archived is not None:
-        query = query.where(conversations.c.is_archived == is_archived)
-    if since is not None:
-        query = query.where(conversations.c.create_time >= since)
-    if until is not None:
-        query = query.where(conversations.c.create_time < until)
-    if ids is not None:
-        query = query.where(conversations.c.id.in_(list(ids)))
-    return query
+    return int(found or 0)
 
 
 def set_fields(

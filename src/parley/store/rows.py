@@ -19,11 +19,12 @@ that hold:
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -33,12 +34,45 @@ from parley.errors import MalformedConversation
 MAX_ID_LENGTH = 200
 
 
+class MessageRow(NamedTuple):
+    """One mapping node as a row of ``messages`` (the columns after ``conversation_pk``)."""
+
+    node_id: str
+    parent_id: str | None
+    position: int
+    message: bytes | None  # the message object verbatim, as JSON
+    node_extra: bytes | None  # JSON, see the module docstring; None for an ordinary node
+    role: str | None
+    author_name: str | None
+    content_type: str | None
+    recipient: str | None
+    model_slug: str | None
+    create_time: float | None
+    hidden: bool
+    text: str
+
+
 @dataclass
 class Exploded:
     id: str
     row: dict[str, Any]
-    messages: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[MessageRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+def fingerprint(item: Exploded) -> str:
+    """A digest of everything a conversation stores: equal for equal content.
+
+    Computed over the serialized rows (not the input bytes), so it needs no copy of
+    the input and does not change with the input's formatting.
+    """
+    digest = hashlib.blake2b(item.row["extra"].encode(), digest_size=16)
+    update = digest.update
+    for m in item.messages:
+        update(f"\x00{m.node_id}\x00{m.parent_id}\x00{m.position}\x00".encode())
+        update(m.message or b"-")
+        update(m.node_extra or b"-")
+    return digest.hexdigest()
 
 
 def epoch(value: Any) -> float | None:
@@ -129,74 +163,92 @@ def explode(data: Any, *, content_hash: str | None = None, source: str = "import
     }
     shape = tree.Tree.build(mapping)
     out = Exploded(id=cid, row=row, warnings=list(shape.warnings))
-    positions = {
-        kid: i for kids in [shape.roots, *shape.children.values()] for i, kid in enumerate(kids)
-    }
+    positions: dict[str, int] = {}
+    for kids in (shape.roots, *shape.children.values()):
+        if len(kids) > 1:
+            for i, kid in enumerate(kids):
+                positions[kid] = i
+    rows = out.messages
+    count = 0
     for key, node in mapping.items():
         if not isinstance(node, dict):
             raise MalformedConversation(f"node {key!r} is not an object", cid)
-        node_id = _short(key, "node id", cid)
-        assert node_id is not None
-        out.messages.append(_node_row(node_id, node, shape, positions.get(node_id, 0), cid))
-    out.row["message_count"] = sum(1 for m in out.messages if m["message"] is not None)
+        if len(key) > MAX_ID_LENGTH:
+            _short(key, "node id", cid)
+        row_ = _node_row(key, node, shape.children[key], positions.get(key, 0), cid)
+        count += row_.message is not None
+        rows.append(row_)
+    out.row["message_count"] = count
     return out
 
 
+_NODE_KEYS = frozenset({"id", "message", "parent", "children"})
+_DUMPS = orjson.dumps
+
+
 def _node_row(
-    node_id: str, node: dict[str, Any], shape: tree.Tree, position: int, cid: str
-) -> dict[str, Any]:
-    extra: dict[str, Any] = {}
-    keys = {k: v for k, v in node.items() if k not in ("id", "message", "parent", "children")}
-    if keys:
-        extra["keys"] = keys
-    if "children" not in node:
-        extra["children"] = False
-    elif node["children"] != shape.children[node_id]:
-        extra["children"] = node["children"]
-    if "id" not in node:
-        extra["no_id"] = True
-    elif node["id"] != node_id:
-        extra["id"] = node["id"]
-    if "parent" not in node:
-        extra["no_parent"] = True
-    elif node["parent"] is not None and not isinstance(node["parent"], str):
-        extra["parent"] = node["parent"]
-    message = node.get("message")
-    if message is not None and not isinstance(message, dict):
-        raise MalformedConversation(f"node {node_id!r} has a message that is not an object", cid)
+    node_id: str, node: dict[str, Any], derived: list[str], position: int, cid: str
+) -> MessageRow:
     parent = node.get("parent")
-    row: dict[str, Any] = {
-        "node_id": node_id,
-        "parent_id": _short(parent, "parent id", cid) if isinstance(parent, str) else None,
-        "position": position,
-        "message": None,
-        "node_extra": orjson.dumps(extra).decode() if extra else None,
-        "role": None,
-        "author_name": None,
-        "content_type": None,
-        "recipient": None,
-        "model_slug": None,
-        "create_time": None,
-        "hidden": True,
-        "text": "",
-    }
-    if isinstance(message, dict):
-        found = tree.facts(message)
-        author = message.get("author")
-        name = author.get("name") if isinstance(author, dict) else None
-        created = message.get("create_time")
-        row.update(
-            message=orjson.dumps(message).decode(),
-            role=_clip(found.role, 32),
-            author_name=_clip(name, 200),
-            content_type=_clip(found.content_type, 64),
-            recipient=_clip(message.get("recipient"), 200),
-            model_slug=_clip(found.model_slug, 200),
-            create_time=float(created) if type(created) is float else epoch(created),
-            hidden=found.hidden,
-            text=_clean(found.text) or "",
-        )
-    return row
+    extra: dict[str, Any] | None = None
+    if len(node) == 4 and node.keys() == _NODE_KEYS:  # the usual node: only values differ
+        if node["children"] != derived:
+            extra = {"children": node["children"]}
+        if node["id"] != node_id:
+            extra = extra or {}
+            extra["id"] = node["id"]
+        if parent is not None and not isinstance(parent, str):
+            extra = extra or {}
+            extra["parent"] = parent
+    else:
+        extra = {}
+        keys = {k: v for k, v in node.items() if k not in _NODE_KEYS}
+        if keys:
+            extra["keys"] = keys
+        if "children" not in node:
+            extra["children"] = False
+        elif node["children"] != derived:
+            extra["children"] = node["children"]
+        if "id" not in node:
+            extra["no_id"] = True
+        elif node["id"] != node_id:
+            extra["id"] = node["id"]
+        if "parent" not in node:
+            extra["no_parent"] = True
+        elif parent is not None and not isinstance(parent, str):
+            extra["parent"] = parent
+    message = node.get("message")
+    node_extra = _DUMPS(extra) if extra else None
+    parent_id = None
+    if isinstance(parent, str):
+        parent_id = parent if len(parent) <= MAX_ID_LENGTH else _short(parent, "parent id", cid)
+    if message is None:
+        return MessageRow(
+            node_id, parent_id, position, None, node_extra,
+            None, None, None, None, None, None, True, "",
+        )  # fmt: skip
+    if not isinstance(message, dict):
+        raise MalformedConversation(f"node {node_id!r} has a message that is not an object", cid)
+    found = tree.facts(message)
+    author = message.get("author")
+    name = author.get("name") if isinstance(author, dict) else None
+    created = message.get("create_time")
+    text = found.text
+    return MessageRow(
+        node_id,
+        parent_id,
+        position,
+        _DUMPS(message),
+        node_extra,
+        _clip(found.role, 32),
+        _clip(name, 200),
+        _clip(found.content_type, 64),
+        _clip(message.get("recipient"), 200),
+        _clip(found.model_slug, 200),
+        created if type(created) is float else epoch(created),
+        found.hidden,
+        text.replace("\x00", "") if "\x00" in text else text,
+    )
 
 
 def _clip(value: Any, length: int) -> str | None:
@@ -205,27 +257,50 @@ def _clip(value: Any, length: int) -> str | None:
     return _clean(str(value)[:length])
 
 
-def assemble(row: dict[str, Any], message_rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The export-shape conversation for a stored row and its node rows (in pk order)."""
+# (node_id, parent_id, position, message, node_extra, ...): what a MessageRow starts with
+NodeRow = Sequence[Any]
+
+
+def assemble(
+    row: dict[str, Any],
+    message_rows: Sequence[NodeRow],
+    *,
+    message: Callable[[Any], Any] = orjson.loads,
+) -> dict[str, Any]:
+    """The export-shape conversation for a stored row and its node rows (in pk order).
+
+    ``message`` turns a stored message's JSON into the value placed in the mapping:
+    parsed by default; ``orjson.Fragment`` embeds it unparsed, for a response that is
+    only going to be serialized again.
+    """
     data: dict[str, Any] = orjson.loads(row["extra"])
     for key, extract in MUTABLE.items():
         if extract(data.get(key)) != row[key]:
             data[key] = row[key]  # changed in Parley since it was imported
     children: dict[str, list[tuple[int, str]]] = {}
     for m in message_rows:
-        if m["parent_id"] is not None:
-            children.setdefault(m["parent_id"], []).append((m["position"], m["node_id"]))
+        if m[1] is not None:
+            children.setdefault(m[1], []).append((m[2], m[0]))
     mapping: dict[str, Any] = {}
     for m in message_rows:
-        node_id = m["node_id"]
-        extra = orjson.loads(m["node_extra"]) if m["node_extra"] else {}
+        node_id, parent_id, payload, node_extra = m[0], m[1], m[3], m[4]
+        extra = orjson.loads(node_extra) if node_extra else None
+        kids = children.get(node_id)
+        derived = [kid for _, kid in sorted(kids)] if kids else []
+        if extra is None:  # an ordinary node
+            mapping[node_id] = {
+                "id": node_id,
+                "message": message(payload) if payload is not None else None,
+                "parent": parent_id,
+                "children": derived,
+            }
+            continue
         node: dict[str, Any] = {}
         if not extra.get("no_id"):
             node["id"] = extra.get("id", node_id)
-        node["message"] = orjson.loads(m["message"]) if m["message"] is not None else None
+        node["message"] = message(payload) if payload is not None else None
         if not extra.get("no_parent"):
-            node["parent"] = extra.get("parent", m["parent_id"])
-        derived = [kid for _, kid in sorted(children.get(node_id, []))]
+            node["parent"] = extra.get("parent", parent_id)
         listed = extra.get("children", derived)
         if isinstance(listed, list):
             node["children"] = listed + [kid for kid in derived if kid not in listed]

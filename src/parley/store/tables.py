@@ -82,6 +82,16 @@ conversations = Table(
     UniqueConstraint("owner_id", "id", name="uq_conversations_owner_id"),
 )
 Index("ix_conversations_owner_update", conversations.c.owner_id, conversations.c.update_time)
+
+# How many conversations (and archived ones) each owner has; kept exact by triggers
+# (revision 0011), so a list page reads its total instead of counting.
+conversation_counts = Table(
+    "conversation_counts",
+    metadata,
+    Column("owner_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("total", BigInteger, nullable=False),
+    Column("archived", BigInteger, nullable=False),
+)
 Index("ix_conversations_owner_create", conversations.c.owner_id, conversations.c.create_time)
 
 messages = Table(

@@ -3,7 +3,7 @@
 Every function takes the session first and never commits (the caller owns the
 transaction). Invariants:
 
-* messages enter only through :func:`parley.store.conversations.insert_messages` (which
+* messages enter only through :func:`parley.store.messages.insert_messages` (which
   also indexes their text on SQLite), and their rows are built by
   :func:`parley.store.rows.explode`, so a node made by chatting is stored exactly like an
   imported one and exports the same way (children derived from parents, no markers);
@@ -27,8 +27,9 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from parley.errors import NotFound
-from parley.store.conversations import MESSAGE_COLUMNS, get_pk, insert_messages
-from parley.store.rows import explode
+from parley.store.conversations import get_pk
+from parley.store.messages import MESSAGE_COLUMNS, as_text, insert_messages
+from parley.store.rows import MessageRow, explode
 from parley.store.tables import conversations, messages
 
 MAX_DEPTH = 100_000  # a path longer than this is cut (and a parent cycle cannot loop)
@@ -75,8 +76,8 @@ _NODE_COLUMNS = (
 )
 
 
-def node_rows(nodes: Sequence[NewNode]) -> list[dict[str, Any]]:
-    """Message rows (dicts keyed by column) for new nodes, built by ``rows.explode``."""
+def node_rows(nodes: Sequence[NewNode]) -> list[MessageRow]:
+    """Message rows for new nodes, built by ``rows.explode``."""
     mapping = {
         n.node_id: {
             "id": n.node_id,
@@ -87,9 +88,7 @@ def node_rows(nodes: Sequence[NewNode]) -> list[dict[str, Any]]:
         for n in nodes
     }
     rows = explode({"id": "new-nodes", "mapping": mapping}).messages
-    for row, node in zip(rows, nodes, strict=True):
-        row["position"] = node.position
-    return rows
+    return [row._replace(position=node.position) for row, node in zip(rows, nodes, strict=True)]
 
 
 def create_conversation(
@@ -100,10 +99,7 @@ def create_conversation(
     pk = session.execute(
         insert(conversations).values(**item.row, owner_id=owner_id).returning(conversations.c.pk)
     ).scalar_one()
-    insert_messages(
-        session,
-        rows=[(pk, *[row[column] for column in MESSAGE_COLUMNS[1:]]) for row in item.messages],
-    )
+    insert_messages(session, pk=pk, rows=item.messages)
     return int(pk)
 
 
@@ -222,10 +218,7 @@ def append_nodes(
     """Insert new nodes (parents first), count their messages in ``message_count`` and,
     when given, move ``current_node`` (and ``update_time``) in the same statement."""
     if nodes:
-        rows = node_rows(nodes)
-        insert_messages(
-            session, rows=[(pk, *[row[column] for column in MESSAGE_COLUMNS[1:]]) for row in rows]
-        )
+        insert_messages(session, pk=pk, rows=node_rows(nodes))
     added = sum(1 for n in nodes if n.message is not None)
     if current_node is not None and now is not None:
         session.execute(_ADVANCE, {"cpk": pk, "added": added, "current": current_node, "t": now})
@@ -279,7 +272,9 @@ _UPDATE_MESSAGE = (
 def update_message(session: Session, *, pk: int, node_id: str, message: dict[str, Any]) -> None:
     """Replace a node's message (e.g. an answer when it completes); its place stays."""
     (row,) = node_rows([NewNode(node_id, None, message)])
-    values = {f"v_{column}": row[column] for column in _UPDATED_COLUMNS}
+    found = row._asdict()
+    found["message"] = as_text(row.message)
+    values = {f"v_{column}": found[column] for column in _UPDATED_COLUMNS}
     session.execute(_UPDATE_MESSAGE, {"cpk": pk, "node": node_id, **values})
 
 

@@ -14,10 +14,12 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from parley.errors import Conflict, NotFound
+from parley.store import direct
+from parley.store.direct import Db, Query
 from parley.store.tables import tokens, users
 
 LOCAL_OWNER_NAME = "owner"
@@ -59,8 +61,16 @@ def by_name(session: Session, *, name: str) -> User | None:
     return _one(session, users.c.name == name)
 
 
-def by_id(session: Session, *, user_id: str) -> User | None:
-    return _one(session, users.c.id == user_id)
+_BY_ID = Query(
+    select(users.c.id, users.c.name, users.c.is_admin, users.c.created_at).where(
+        users.c.id == bindparam("user_id")
+    )
+)
+
+
+def by_id(db: Db, *, user_id: str) -> User | None:
+    row = direct.of(db).first(_BY_ID, user_id=user_id)
+    return User(row[0], row[1], bool(row[2]), row[3]) if row else None
 
 
 def require(session: Session, *, name: str) -> User:
@@ -84,6 +94,20 @@ def local_owner(session: Session) -> User:
     while by_name(session, name=name) is not None:
         name += "_"
     return create(session, name=name, is_admin=True)
+
+
+_FIRST_ADMIN = Query(
+    select(users.c.id, users.c.name, users.c.is_admin, users.c.created_at)
+    .where(users.c.is_admin.is_(True))
+    .order_by(users.c.created_at)
+    .limit(1)
+)
+
+
+def first_admin(db: Db) -> User | None:
+    """The local owner if there is one (a read; :func:`local_owner` creates it)."""
+    row = direct.of(db).first(_FIRST_ADMIN)
+    return User(row[0], row[1], bool(row[2]), row[3]) if row else None
 
 
 def all_users(session: Session) -> list[User]:
@@ -131,15 +155,18 @@ def token_prefixes(session: Session, *, user_id: str) -> list[str]:
 TOUCH_INTERVAL = 300.0  # seconds between last_used_at updates of one token
 
 
-def user_for_token(session: Session, *, token: str, kind: str = "user") -> User | None:
+_TOKEN_USER = Query(
+    select(users.c.id, users.c.name, users.c.is_admin, users.c.created_at)
+    .join(tokens, tokens.c.user_id == users.c.id)
+    .where(tokens.c.token_hash == bindparam("token_hash"), tokens.c.kind == bindparam("kind"))
+)
+
+
+def user_for_token(db: Db, *, token: str, kind: str = "user") -> User | None:
     """The user a token belongs to, or None. A read only: the lookup is by hash (timing
     reveals nothing of the token); recording use is :func:`touch_token`'s job."""
-    row = session.execute(
-        select(users.c.id, users.c.name, users.c.is_admin, users.c.created_at)
-        .join(tokens, tokens.c.user_id == users.c.id)
-        .where(tokens.c.token_hash == hash_token(token), tokens.c.kind == kind)
-    ).first()
-    return User(**row._asdict()) if row else None
+    row = direct.of(db).first(_TOKEN_USER, token_hash=hash_token(token), kind=kind)
+    return User(row[0], row[1], bool(row[2]), row[3]) if row else None
 
 
 def touch_token(session: Session, *, token: str, now: float | None = None) -> bool:

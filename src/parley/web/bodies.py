@@ -92,3 +92,20 @@ def body_schema(
             },
         }
     }
+
+
+def query_schema(parameters: dict[str, str]) -> dict[str, Any]:
+    """``openapi_extra`` documenting optional string query parameters (name -> description)
+    that the route reads from ``request.query_params`` itself."""
+    return {
+        "parameters": [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": text,
+            }
+            for name, text in parameters.items()
+        ]
+    }

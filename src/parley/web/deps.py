@@ -12,17 +12,22 @@ session's CSRF token (:func:`csrf_token_for`) in the ``X-CSRF-Token`` header or 
 ``csrf_token`` field of a form or JSON body that was already read (declare the body
 dependency before the user dependency); otherwise :func:`optional_user` and
 :func:`current_user` answer 403. Header-authenticated calls need no CSRF token.
+
+The dependencies are coroutines: on SQLite their reads run on the event loop (they are
+index lookups, cheaper than a hop to a worker thread), elsewhere in a worker thread.
+Code that already runs in a worker thread uses :func:`identify` and :func:`require`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Literal, cast
 from urllib.parse import parse_qsl
 
 import orjson
+from anyio import to_thread
 from fastapi import Request
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -61,19 +66,6 @@ SESSION_COOKIE = "parley_session"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-
-
-def _session_user(request: Request) -> User | None:
-    """The user behind the session cookie (remembering its CSRF secret), or None."""
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        return None
-    with transaction(runtime(request).factory) as session:
-        found = accounts.session_user(session, token=cookie)
-    if found is None:
-        return None
-    request.state.csrf_secret = found.csrf_secret
-    return found.user
 
 
 def _sent_csrf(request: Request) -> str | None:
@@ -117,72 +109,121 @@ def _enforce_csrf(request: Request) -> None:
 def csrf_token_for(request: Request) -> str | None:
     """The CSRF token for forms on this request's session; None unless signed in by cookie."""
     try:
-        _resolve(request)
+        _resolved(request)
     except Unauthorized:
         return None
     secret = getattr(request.state, "csrf_secret", None)
     return accounts.csrf_token(secret) if secret else None
 
 
-def _resolve(request: Request) -> User | None:
-    cached = getattr(request.state, "user", False)
-    if cached is not False:
-        return cast("User | None", cached)
+_UNRESOLVED = object()
+
+
+def _lookup(request: Request) -> tuple[User | None, str | None]:
+    """Who the credentials belong to (a read), and the token whose use to record, if due.
+
+    Runs in any thread; the reads go through the runtime's reader.
+    """
     rt = runtime(request)
     token = token_of(request)
-    user: User | None = None
     if token:
-        with transaction(rt.factory) as session:
-            if rt.admin_key.matches(token):
-                user = users.local_owner(session)
-            else:
-                user = users.user_for_token(session, token=token)
+        if rt.admin_key.matches(token):
+            user = rt.reader.run(lambda db: users.first_admin(db))
+            if user is None:  # a library without an owner yet: create it
+                with transaction(rt.factory) as session:
+                    user = users.local_owner(session)
+        else:
+            user = rt.reader.run(lambda db: users.user_for_token(db, token=token))
         if user is None:
             raise Unauthorized("invalid token; ask an admin for a new one (POST /admin/users/add)")
-        _record_use(rt, token)
-    elif request.cookies.get(SESSION_COOKIE):
-        user = _session_user(request)
-    request.state.user = user
-    return user
+        return user, token if _touch_due(rt, token) else None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        found = rt.reader.run(lambda db: accounts.session_user(db, token=cookie))
+        if found is not None:
+            request.state.csrf_secret = found.csrf_secret
+            return found.user, None
+    return None, None
 
 
-def _record_use(rt: Runtime, token: str) -> None:
-    """Note the token's use, at most once per interval per process, never failing the
-    request: a busy database only delays the note."""
+def _touch_due(rt: Runtime, token: str) -> bool:
+    """Whether this process should note the token's use now (at most once per interval)."""
     now = time.time()
     touched: dict[str, float] = rt.extras.setdefault("token_touches", {})  # type: ignore[assignment]
     key = hashlib.sha256(token.encode()).hexdigest()
     if now - touched.get(key, 0.0) < users.TOUCH_INTERVAL:
-        return
+        return False
     touched[key] = now
+    return True
+
+
+def _record_use(rt: Runtime, token: str) -> None:
+    """Note the token's use, never failing the request: a busy database only delays it."""
     try:
         with transaction(rt.factory) as session:
-            users.touch_token(session, token=token, now=now)
+            users.touch_token(session, token=token, now=time.time())
     except SQLAlchemyError:
-        touched.pop(key, None)
+        key = hashlib.sha256(token.encode()).hexdigest()
+        rt.extras.get("token_touches", {}).pop(key, None)  # type: ignore[attr-defined]
 
 
-def optional_user(request: Request) -> User | None:
-    """The caller, or None when the request carries no credentials (a bad token is a 401)."""
-    user = _resolve(request)
+def _resolved(request: Request) -> User | None:
+    """The caller or None, looked up once per request (a bad token is a 401)."""
+    cached = getattr(request.state, "user", _UNRESOLVED)
+    if cached is _UNRESOLVED:
+        cached, touch = _lookup(request)
+        if touch:
+            _record_use(runtime(request), touch)
+        request.state.user = cached
+    return cast("User | None", cached)
+
+
+def identify(request: Request) -> User | None:
+    """The caller or None, for code already running in a worker thread; CSRF enforced."""
+    user = _resolved(request)
     _enforce_csrf(request)
     return user
 
 
-def current_user(request: Request) -> User:
-    """The caller; 401 when the request carries no valid token or session cookie."""
-    user = _resolve(request)
-    _enforce_csrf(request)
+def require(request: Request) -> User:
+    """:func:`identify`, answering 401 when the request carries no credentials."""
+    user = identify(request)
     if user is None:
-        raise Unauthorized(
-            "authentication required: send 'Authorization: Bearer <token>' "
-            "(tokens come from POST /admin/users/add or `parley users add`)"
-        )
+        raise Unauthorized(NO_CREDENTIALS)
     return user
 
 
-def admin_user(request: Request) -> User:
-    user = current_user(request)
+NO_CREDENTIALS = (
+    "authentication required: send 'Authorization: Bearer <token>' "
+    "(tokens come from POST /admin/users/add or `parley users add`)"
+)
+
+
+async def optional_user(request: Request) -> User | None:
+    """Dependency: the caller, or None when the request carries no credentials (a bad
+    token is a 401). On SQLite the lookup runs right here (see ``store.direct.Reader``)."""
+    if getattr(request.state, "user", _UNRESOLVED) is _UNRESOLVED:
+        rt = runtime(request)
+        if rt.reader.inline:
+            found, touch = _lookup(request)
+        else:
+            found, touch = await to_thread.run_sync(_lookup, request)
+        if touch:
+            await to_thread.run_sync(_record_use, rt, touch)
+        request.state.user = found
+    return identify(request)
+
+
+async def current_user(request: Request) -> User:
+    """Dependency: the caller; 401 when the request carries no valid token or cookie."""
+    user = await optional_user(request)
+    if user is None:
+        raise Unauthorized(NO_CREDENTIALS)
+    return user
+
+
+async def admin_user(request: Request) -> User:
+    user = await current_user(request)
     if not user.is_admin:
         raise Forbidden("this route is for admins")
     return user
@@ -194,7 +235,9 @@ def require_admin_key(request: Request, key: str | None) -> None:
         raise Unauthorized("wrong or missing admin_key")
 
 
-def rate_limit(kind: Literal["ask", "read", "share", "login"]) -> Callable[[Request], None]:
+def rate_limit(
+    kind: Literal["ask", "read", "share", "login"],
+) -> Callable[[Request], Awaitable[None]]:
     """A dependency that counts the request against its token's and its address's budget."""
 
     def check(request: Request) -> None:
@@ -217,4 +260,22 @@ def rate_limit(kind: Literal["ask", "read", "share", "login"]) -> Callable[[Requ
                     retry_after=retry,
                 )
 
-    return check
+    async def limit(request: Request) -> None:
+        if runtime(request).limiter.blocking:  # Redis: a network round trip
+            await to_thread.run_sync(check, request)
+        else:
+            check(request)
+
+    return limit
+
+
+def caller(kind: Literal["ask", "read", "share", "login"]) -> Callable[[Request], Awaitable[User]]:
+    """One dependency for ``rate_limit(kind)`` then :func:`current_user` (a 429 comes
+    before a 401): for the busiest routes, where each dependency has its cost."""
+    limit = rate_limit(kind)
+
+    async def resolve(request: Request) -> User:
+        await limit(request)
+        return await current_user(request)
+
+    return resolve

@@ -9,9 +9,12 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
+from anyio import to_thread
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,9 +23,11 @@ from parley.config import Settings
 from parley.jobs import recover_interrupted
 from parley.ratelimit import Limiter, MemoryLimiter, RedisLimiter, Rule
 from parley.store.db import open_engine, session_factory, transaction
+from parley.store.direct import Reader
 from parley.views import MemoryViewCounter, RedisViewCounter, ViewCounter
 
 ADMIN_KEY_FILE = "admin_key.sha256"
+T = TypeVar("T")
 
 
 def _digest(key: str) -> str:
@@ -69,6 +74,16 @@ class Runtime:
     login_rule: Rule = field(default_factory=lambda: Rule.parse("10/minute"))
     views: ViewCounter = field(default_factory=MemoryViewCounter)
     backends: BackendRegistry = field(default_factory=BackendRegistry)  # LLMs; agents join
+    reader: Reader = field(init=False)  # the request path's reads (see store.direct)
+
+    def __post_init__(self) -> None:
+        self.reader = Reader(self.engine)
+
+    async def read(self, work: Callable[..., T], /, *args: Any) -> T:
+        """Run read-only ``work(db, *args)``: right here on SQLite, else in a worker thread."""
+        if self.reader.inline:
+            return self.reader.run(work, *args)
+        return await to_thread.run_sync(self.reader.run, work, *args)
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -101,4 +116,5 @@ class Runtime:
         except Exception:
             logging.getLogger("parley.views").exception("could not write buffered views")
         self.backends.close()
+        self.reader.close()
         self.engine.dispose()

@@ -109,7 +109,7 @@ ENV = _environment()
 def page_user(request: Request) -> User | None:
     """The signed-in user, or None (a stale or bad credential on a page is just anonymous)."""
     try:
-        return deps.optional_user(request)
+        return deps.identify(request)
     except (Unauthorized, Forbidden):
         return None
 

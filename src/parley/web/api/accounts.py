@@ -131,7 +131,7 @@ def login(request: Request, body: Body) -> FastJSON:
     "signed in by cookie.",
 )
 def logout(request: Request) -> Response:
-    deps.optional_user(request)  # enforces the CSRF token for a live session
+    deps.identify(request)  # enforces the CSRF token for a live session
     cookie = request.cookies.get(deps.SESSION_COOKIE)
     if cookie:
         with transaction(deps.runtime(request).factory) as session:

@@ -25,21 +25,22 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 
 from parley.errors import Unprocessable
 from parley.rawlist import list_item
 from parley.store import conversations
-from parley.store.conversations import Order
+from parley.store.conversations import Order, Summary
 from parley.store.db import transaction
+from parley.store.direct import Db
 from parley.store.users import User
 from parley.web import deps
-from parley.web.bodies import body_schema, read_body
+from parley.web.bodies import body_schema, query_schema, read_body
 from parley.web.responses import FastJSON
 
-router = APIRouter(tags=["ChatGPT backend-api"], dependencies=[Depends(deps.rate_limit("read"))])
+router = APIRouter(tags=["ChatGPT backend-api"])
 
-CurrentUser = Annotated[User, Depends(deps.current_user)]
+CurrentUser = Annotated[User, Depends(deps.caller("read"))]  # rate limit, then the token
 DEFAULT_LIMIT = 28
 MAX_LIMIT = 100
 MAX_TITLE_LENGTH = 10_000
@@ -123,28 +124,32 @@ def _order(errors: list[dict[str, Any]], raw: str | None) -> Order:
     "(default 28), `offset` ≥ 0, `order` is `updated` (default) or `created`, "
     "`is_archived` filters when given. Page with `offset += limit` until a page is short "
     "or `offset + limit >= total`.",
+    openapi_extra=query_schema(
+        {
+            "offset": "Integer ≥ 0 (default 0).",
+            "limit": "Integer 1-100 (default 28).",
+            "order": "`updated` or `created`.",
+            "is_archived": "`true` or `false`.",
+        }
+    ),
 )
-def list_conversations(
-    request: Request,
-    user: CurrentUser,
-    offset: Annotated[str | None, Query(description="Integer ≥ 0 (default 0).")] = None,
-    limit: Annotated[str | None, Query(description="Integer 1-100 (default 28).")] = None,
-    order: Annotated[str | None, Query(description="`updated` or `created`.")] = None,
-    is_archived: Annotated[str | None, Query(description="`true` or `false`.")] = None,
-) -> FastJSON:
+async def list_conversations(request: Request, user: CurrentUser) -> FastJSON:
+    query = request.query_params  # read here: the errors must be in ChatGPT's own shape
     errors: list[dict[str, Any]] = []
-    first = _integer(errors, "offset", offset, 0, 0, None)
-    size = _integer(errors, "limit", limit, DEFAULT_LIMIT, 1, MAX_LIMIT)
-    sort = _order(errors, order)
-    archived = _boolean(errors, "is_archived", is_archived)
+    first = _integer(errors, "offset", query.get("offset"), 0, 0, None)
+    size = _integer(errors, "limit", query.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT)
+    sort = _order(errors, query.get("order"))
+    archived = _boolean(errors, "is_archived", query.get("is_archived"))
     if errors:  # ChatGPT's (pydantic v1) entries, not FastAPI's: the clients parse these
         return FastJSON({"detail": errors}, status_code=422)
-    rt = deps.runtime(request)
-    with transaction(rt.factory) as session:
+
+    def page(db: Db) -> tuple[list[Summary], int]:
         rows = conversations.summaries(
-            session, owner_id=user.id, offset=first, limit=size, order=sort, is_archived=archived
+            db, owner_id=user.id, offset=first, limit=size, order=sort, is_archived=archived
         )
-        total = conversations.count(session, owner_id=user.id, is_archived=archived)
+        return rows, conversations.count(db, owner_id=user.id, is_archived=archived)
+
+    rows, total = await deps.runtime(request).read(page)
     return FastJSON(
         {
             "items": [list_item(row) for row in rows],
@@ -162,10 +167,10 @@ def list_conversations(
     description="The conversation in ChatGPT's export shape: the full `mapping` tree, "
     "`current_node`, times as epoch seconds, plus `id` and `conversation_id`.",
 )
-def get_conversation(request: Request, user: CurrentUser, conversation_id: str) -> FastJSON:
-    rt = deps.runtime(request)
-    with transaction(rt.factory) as session:
-        data = conversations.load(session, owner_id=user.id, conversation_id=conversation_id)
+async def get_conversation(request: Request, user: CurrentUser, conversation_id: str) -> FastJSON:
+    data = await deps.runtime(request).read(
+        lambda db: conversations.load_json(db, owner_id=user.id, conversation_id=conversation_id)
+    )
     data["id"] = conversation_id
     data["conversation_id"] = conversation_id
     return FastJSON(data)

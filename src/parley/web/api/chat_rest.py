@@ -20,10 +20,9 @@ Contract (the seed's shapes, with its defects fixed):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any, Literal
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-import anyio
 import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response, StreamingResponse
@@ -41,25 +40,7 @@ from parley.web.runtime import Runtime
 router = APIRouter(tags=["Chat GPT REST API"])
 
 
-def caller(kind: Literal["ask", "read"]) -> Callable[[Request], Awaitable[User]]:
-    """``deps.rate_limit(kind)`` then ``deps.current_user``, in one worker-thread hop.
-
-    The same checks in the same order as the two dependencies (a 429 before a 401), but
-    one thread hop instead of two on routes that call a model.
-    """
-    limit = deps.rate_limit(kind)
-
-    def check(request: Request) -> User:
-        limit(request)
-        return deps.current_user(request)
-
-    async def resolve(request: Request) -> User:
-        return await anyio.to_thread.run_sync(check, request)
-
-    return resolve
-
-
-Asker = Annotated[User, Depends(caller("ask"))]
+Asker = Annotated[User, Depends(deps.caller("ask"))]
 Body = Annotated[dict[str, Any], Depends(read_body)]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _STRING = {"type": "string"}

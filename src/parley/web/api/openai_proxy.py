@@ -38,13 +38,13 @@ from parley.chat.answering import Delta, Event, Started, Turn, TurnFailed, colle
 from parley.errors import Unprocessable
 from parley.store.users import User
 from parley.web import deps
-from parley.web.api.chat_rest import SSE_HEADERS, Asker, caller, chat_engine
+from parley.web.api.chat_rest import SSE_HEADERS, Asker, chat_engine
 from parley.web.bodies import read_body
 from parley.web.responses import FastJSON
 
 router = APIRouter(tags=["OpenAI-compatible"])
 
-Reader = Annotated[User, Depends(caller("read"))]
+Reader = Annotated[User, Depends(deps.caller("read"))]
 Body = Annotated[dict[str, Any], Depends(read_body)]
 OWN_KEYS = frozenset({"model", "messages", "stream", "stream_options", "n"})
 _DONE = b"data: [DONE]\n\n"

@@ -33,9 +33,9 @@ from parley.store.users import User
 from parley.web import deps
 from parley.web.responses import FastJSON
 
-router = APIRouter(tags=["Chat GPT REST API"], dependencies=[Depends(deps.rate_limit("read"))])
+router = APIRouter(tags=["Chat GPT REST API"])
 
-CurrentUser = Annotated[User, Depends(deps.current_user)]
+CurrentUser = Annotated[User, Depends(deps.caller("read"))]  # rate limit, then the token
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
@@ -99,15 +99,15 @@ def visible_items(conversation_id: str, data: dict[str, Any]) -> list[dict[str, 
     description=f"The caller's conversations, most recently updated first, as a JSON array. "
     f"`limit` is 1-{MAX_LIMIT} (default {DEFAULT_LIMIT}); page with `offset`.",
 )
-def list_conversations(
+async def list_conversations(
     request: Request,
     user: CurrentUser,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> FastJSON:
-    rt = deps.runtime(request)
-    with transaction(rt.factory) as session:
-        rows = conversations.summaries(session, owner_id=user.id, offset=offset, limit=limit)
+    rows = await deps.runtime(request).read(
+        lambda db: conversations.summaries(db, owner_id=user.id, offset=offset, limit=limit)
+    )
     return FastJSON(
         [
             {
@@ -130,10 +130,10 @@ def list_conversations(
     "hides (system prompts, tool calls, reasoning). `parent_id` is the node's parent; "
     "`create_time` is ISO 8601.",
 )
-def get_messages(request: Request, user: CurrentUser, conversation_id: str) -> FastJSON:
-    rt = deps.runtime(request)
-    with transaction(rt.factory) as session:
-        data = conversations.load(session, owner_id=user.id, conversation_id=conversation_id)
+async def get_messages(request: Request, user: CurrentUser, conversation_id: str) -> FastJSON:
+    data = await deps.runtime(request).read(
+        lambda db: conversations.load(db, owner_id=user.id, conversation_id=conversation_id)
+    )
     return FastJSON(visible_items(conversation_id, data))
 
 

@@ -30,7 +30,6 @@ from starlette.concurrency import run_in_threadpool
 from parley import social
 from parley.errors import PayloadTooLarge
 from parley.store.db import transaction
-from parley.store.users import User
 from parley.web import deps
 from parley.web.bodies import body_schema, read_body
 from parley.web.responses import FastJSON
@@ -106,7 +105,7 @@ async def _limited_body(request: Request) -> dict[str, Any]:
 async def post_conversation(
     request: Request, body: Annotated[dict[str, Any], Depends(_limited_body)]
 ) -> FastJSON:
-    user: User | None = await run_in_threadpool(deps.optional_user, request)
+    user = await deps.optional_user(request)
     rt = deps.runtime(request)
 
     def store() -> tuple[social.Share, str | None]:

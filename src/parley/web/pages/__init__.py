@@ -13,7 +13,7 @@ Contract:
 * every form is a plain ``POST`` answered by a ``303`` redirect (works without
   JavaScript); requests authenticated by the session cookie must carry the session's
   CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``), which
-  :func:`parley.web.deps.current_user` checks once the body has been read (form routes
+  :func:`parley.web.deps.require` checks once the body has been read (form routes
   declare the body dependency, then call :func:`require_user`); requests authenticated
   by an ``Authorization`` header need none;
 * a browser that is not signed in is sent to ``/login?next=...`` by pages that need an
@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from parley.store.users import User
 from parley.web import deps
 from parley.web.errors import wants_html
+from parley.web.routing import include
 from parley.web.templating import page_user
 
 SHARE_ID_PATTERN = "[0-9A-Za-z]{7}"
@@ -81,7 +82,7 @@ def login_redirect(request: Request) -> RedirectResponse:
 
 def signed_in(request: Request) -> User | RedirectResponse:
     """The user for a page that needs one; a browser that has none is sent to log in."""
-    user = page_user(request) if wants_html(request) else deps.current_user(request)
+    user = page_user(request) if wants_html(request) else deps.require(request)
     if user is None:
         return login_redirect(request)
     return user
@@ -89,7 +90,7 @@ def signed_in(request: Request) -> User | RedirectResponse:
 
 def require_user(request: Request) -> User:
     """The user behind a form POST whose body was read: deps checks its CSRF token."""
-    return deps.current_user(request)
+    return deps.require(request)
 
 
 def field(body: dict[str, Any], name: str, default: str = "") -> str:
@@ -120,5 +121,5 @@ def install(app: FastAPI) -> None:
     from parley.web.pages import auth, explore, library, seo, share
 
     for module in (explore, library, auth, seo, share):
-        app.include_router(module.router)
+        include(app, module.router)
     app.router.default = ShortLinks(app.router.default)

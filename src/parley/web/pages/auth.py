@@ -176,7 +176,7 @@ def signup(request: Request, body: Body) -> Response:
 def logout(request: Request, body: Body) -> RedirectResponse:
     """Form: end this browser's session."""
     token = request.cookies.get(deps.SESSION_COOKIE)
-    if token and deps.optional_user(request) is not None:  # checks the CSRF token
+    if token and deps.identify(request) is not None:  # checks the CSRF token
         with transaction(deps.runtime(request).factory) as session:
             accounts.close_session(session, token=token)
     response = see_other("/explore?done=signed-out")

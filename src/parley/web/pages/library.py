@@ -231,7 +231,7 @@ def _import_user(request: Request) -> User:
     sent = request.query_params.get("csrf_token") or ""
     if expected and hmac.compare_digest(sent.encode(), expected.encode()):
         request.state.csrf_checked = True
-    return deps.current_user(request)
+    return deps.require(request)
 
 
 def _build_zip(request: Request, owner_id: str, fmt: str, folder: Path) -> Path:

@@ -1,0 +1,191 @@
+"""Statements run straight on the DB-API connection, for reads on the hot paths.
+
+SQLAlchemy's execution layer costs 100-300 µs per statement on a small machine: more
+than SQLite needs to find a token or a page of a hundred conversations. A request that
+authenticates and then reads would spend most of its time there. So the few reads that
+every API request makes are :class:`Query` objects: a Core statement built from the
+tables of :mod:`parley.store.tables` (still the one definition of the schema), compiled
+once per dialect to the driver's SQL, and run by :class:`Direct` on a DB-API cursor.
+
+Invariants:
+
+* a :class:`Direct` never begins, commits or ends a transaction it did not open: wrapped
+  around a Session (:func:`of`) it runs inside the session's transaction;
+* rows come back as the driver returns them (tuples; SQLite gives 0/1 for booleans and
+  ``str`` for text), so callers convert what they expose;
+* parameters are passed by name and bound in the order the compiled SQL wants them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, NamedTuple, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+
+T = TypeVar("T")
+
+
+class Query:
+    """A Core statement, compiled on first use for each dialect it runs on.
+
+    ``statement`` may also be a function of the dialect's name, for the rare statement
+    that is best written differently per database.
+    """
+
+    def __init__(self, statement: ClauseElement | Callable[[str], ClauseElement]) -> None:
+        self.statement = statement
+        self._compiled: dict[str, Compiled] = {}
+        self._lock = threading.Lock()
+
+    def for_dialect(self, dialect: Dialect) -> Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            with self._lock:
+                statement = self.statement
+                if callable(statement) and not isinstance(statement, ClauseElement):
+                    statement = statement(dialect.name)
+                compiled = statement.compile(dialect=dialect)
+                order = getattr(compiled, "positiontup", None)
+                found = Compiled(
+                    str(compiled),
+                    tuple(order) if order is not None else None,
+                    {k: v for k, v in compiled.params.items() if v is not None},
+                )
+                self._compiled[dialect.name] = found
+        return found
+
+
+class Compiled(NamedTuple):
+    sql: str
+    order: tuple[str, ...] | None  # parameter names in order, for positional paramstyles
+    defaults: dict[str, Any]  # values the statement itself holds (literals, limits)
+
+
+class Direct:
+    """A DB-API connection and its dialect: runs :class:`Query` objects and plain SQL."""
+
+    __slots__ = ("connection", "dialect", "observe")
+
+    def __init__(
+        self, connection: Any, dialect: Dialect, observe: Callable[[str], None] | None = None
+    ) -> None:
+        self.connection = connection
+        self.dialect = dialect
+        self.observe = observe  # sees each statement's SQL (SQLAlchemy's events do not)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect.name == "sqlite"
+
+    def _execute(self, query: Query, params: Mapping[str, Any]) -> Any:
+        sql, order, defaults = query.for_dialect(self.dialect)
+        if defaults:
+            params = {**defaults, **params}
+        if self.observe is not None:
+            self.observe(sql)
+        cursor = self.connection.cursor()
+        if order is None:
+            cursor.execute(sql, dict(params))
+        else:
+            cursor.execute(sql, tuple(params[name] for name in order))
+        return cursor
+
+    def all(self, query: Query, **params: Any) -> list[tuple[Any, ...]]:
+        cursor = self._execute(query, params)
+        try:
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def first(self, query: Query, **params: Any) -> tuple[Any, ...] | None:
+        cursor = self._execute(query, params)
+        try:
+            row = cursor.fetchone()
+            return tuple(row) if row is not None else None
+        finally:
+            cursor.close()
+
+    def scalar(self, query: Query, **params: Any) -> Any:
+        row = self.first(query, **params)
+        return row[0] if row is not None else None
+
+
+Db = Session | Direct
+
+
+def of(db: Db) -> Direct:
+    """``db`` itself, or a Direct on a Session's connection (inside its transaction)."""
+    if isinstance(db, Direct):
+        return db
+    connection = db.connection()
+    return Direct(connection.connection.driver_connection, connection.dialect)
+
+
+class Reader:
+    """Runs read-only work for one engine, on a connection kept for the calling thread.
+
+    On SQLite the work is cheap and bounded, so the web layer runs it where it is called,
+    event loop included (:attr:`inline`): a reader in WAL mode never waits for a writer,
+    and running it in a worker thread would cost more than the read (each row a GIL
+    hand-over). Connections there are ``query_only``. On PostgreSQL every call checks a
+    connection out of the engine's pool; callers run it in a worker thread.
+
+    Each :meth:`run` is one read transaction: a consistent snapshot for all its
+    statements, rolled back at the end.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.inline = engine.dialect.name == "sqlite"
+        self._local = threading.local()
+        self._kept: list[Any] = []
+        self._lock = threading.Lock()
+        self.observe: Callable[[str], None] | None = None  # passed to each Direct
+
+    def _thread_connection(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            pooled = self.engine.raw_connection()  # with the engine's connect settings
+            connection = pooled.driver_connection
+            assert connection is not None
+            pooled.detach()  # ours alone now: a query_only connection never goes back
+            connection.execute("PRAGMA query_only=ON")
+            self._local.connection = connection
+            with self._lock:
+                self._kept.append(connection)
+        return connection
+
+    @contextmanager
+    def connection(self) -> Iterator[Direct]:
+        """A Direct inside a read transaction, for the calling thread."""
+        if self.inline:
+            raw = self._thread_connection()
+            raw.execute("BEGIN")
+            try:
+                yield Direct(raw, self.engine.dialect, self.observe)
+            finally:
+                raw.execute("ROLLBACK")
+            return
+        pooled = self.engine.raw_connection()
+        try:
+            yield Direct(pooled.driver_connection, self.engine.dialect, self.observe)
+        finally:
+            pooled.rollback()
+            pooled.close()
+
+    def run(self, work: Callable[..., T], /, *args: Any) -> T:
+        with self.connection() as db:
+            return work(db, *args)
+
+    def close(self) -> None:
+        """Close the connections kept for threads (at shutdown)."""
+        with self._lock:
+            kept, self._kept = self._kept, []
+        for connection in kept:
+            connection.close()

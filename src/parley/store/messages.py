@@ -1,0 +1,75 @@
+"""Message rows going into the store: the one way they are inserted, and indexed.
+
+Invariants:
+
+* :func:`insert_messages` is the only way messages enter the store (imports, chat turns,
+  the OpenAI proxy alike); on SQLite it also fills the FTS5 index for the new rows in one
+  statement (there is no insert trigger);
+* rows are :class:`parley.store.rows.MessageRow` tuples; their JSON columns arrive as
+  UTF-8 bytes and are stored as text: on SQLite by ``CAST(? AS TEXT)``, which reinterprets
+  the bytes in C, on PostgreSQL by decoding them first.
+
+Every function takes the session first and never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from parley.store.rows import MessageRow
+
+MESSAGE_COLUMNS = (
+    "conversation_pk",
+    *MessageRow._fields,
+)
+_JSON_COLUMNS = frozenset({"message", "node_extra"})
+
+
+def _placeholders(marker: str, cast: bool) -> str:
+    return ", ".join(
+        f"CAST({marker} AS TEXT)" if cast and column in _JSON_COLUMNS else marker
+        for column in MESSAGE_COLUMNS
+    )
+
+
+def as_text(value: bytes | str | None) -> str | None:
+    """A JSON column's value as text (what a Core statement binds to a Text column)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def insert_messages(session: Session, *, pk: int, rows: Sequence[MessageRow]) -> None:
+    """Insert the nodes of conversation ``pk``; see :func:`insert_many`."""
+    insert_many(session, rows=[(pk, *row) for row in rows])
+
+
+def insert_many(session: Session, *, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert ``(conversation_pk, *MessageRow)`` tuples and index their text.
+
+    Goes straight to the driver's executemany; on SQLite the new rows' text then enters
+    the FTS5 index in one ``INSERT ... SELECT``.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)}) "
+        f"VALUES ({_placeholders(marker, cast=sqlite)})"
+    )
+    if not sqlite:
+        rows = [(*row[:4], as_text(row[4]), as_text(row[5]), *row[6:]) for row in rows]
+    before = 0
+    if sqlite:
+        last = connection.exec_driver_sql("SELECT coalesce(max(pk), 0) FROM messages").scalar()
+        before = int(last or 0)
+    connection.exec_driver_sql(sql, list(rows))
+    if sqlite:
+        connection.exec_driver_sql(
+            "INSERT INTO messages_fts(rowid, text) "
+            "SELECT pk, text FROM messages WHERE pk > ? AND text != ''",
+            (before,),
+        )

@@ -1,6 +1,6 @@
 """HTTP API throughput and latency of the real server, against a bare endpoint on the same stack.
 
-    .venv/bin/python bench/api_bench.py [--conversations 2500] [--concurrency 50] [--seconds 5]
+    .venv/bin/python bench/api_bench.py [--conversations 2500] [--concurrency 50] [--seconds 6]
 
 What it does:
 
@@ -166,10 +166,8 @@ def build_library(home: Path, count: int) -> tuple[str, dict[str, Any]]:
 # --- the server -------------------------------------------------------------------------
 
 
-def serve(port: int) -> None:
-    """Child process: the real app from PARLEY_* settings, plus /bench/bare, under uvicorn."""
-    import uvicorn
-
+def bench_app() -> Any:
+    """The real app from PARLEY_* settings, plus /bench/bare (and /bench/auth)."""
     from parley.config import load_settings
     from parley.web.app import create_app
     from parley.web.responses import FastJSON
@@ -196,6 +194,13 @@ def serve(port: int) -> None:
             include_in_schema=False,
             dependencies=[Depends(deps.rate_limit("read"))],
         )
+    return app
+
+
+def serve(port: int, workers: int) -> None:
+    """Child process: :func:`bench_app` under uvicorn, in ``workers`` processes."""
+    import uvicorn
+
     options: dict[str, Any] = {"loop": "auto", "http": "auto"}
     try:
         import uvloop  # noqa: F401
@@ -209,7 +214,15 @@ def serve(port: int) -> None:
         options["http"] = "httptools"
     except ImportError:
         pass
-    print(f"server: uvicorn loop={options['loop']} http={options['http']}", flush=True)
+    print(
+        f"server: uvicorn loop={options['loop']} http={options['http']} workers={workers}",
+        flush=True,
+    )
+    if workers > 1:
+        options.update(factory=True, workers=workers, app_dir=str(Path(__file__).parent))
+        app: Any = "api_bench:bench_app"
+    else:
+        app = bench_app()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **options)
 
 
@@ -220,7 +233,9 @@ def free_port() -> int:
         return port
 
 
-def start_server(home: Path, port: int, log: Path, breakdown: bool) -> subprocess.Popen[bytes]:
+def start_server(
+    home: Path, port: int, log: Path, breakdown: bool, workers: int
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PARLEY_BENCH_BREAKDOWN": "1" if breakdown else "",
@@ -233,7 +248,7 @@ def start_server(home: Path, port: int, log: Path, breakdown: bool) -> subproces
         env.pop(key, None)
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(port)],
+            [sys.executable, __file__, "--serve", str(port), "--workers", str(workers)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -286,6 +301,21 @@ class Result:
     @property
     def rps(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
+
+    def pooled(self, other: Result) -> Result:
+        """This round and another of the same endpoint, as one measurement (CPU averaged
+        by time)."""
+        seconds = self.seconds + other.seconds
+        return Result(
+            self.name,
+            self.path,
+            seconds,
+            self.latencies + other.latencies,
+            self.statuses + other.statuses,
+            self.body_bytes + other.body_bytes,
+            (self.server_cpu * self.seconds + other.server_cpu * other.seconds) / seconds,
+            (self.client_cpu * self.seconds + other.client_cpu * other.seconds) / seconds,
+        )
 
     def percentile_ms(self, q: float) -> float:
         if not self.latencies:
@@ -398,7 +428,7 @@ def run_endpoint(
         async def sample_after_warmup() -> None:
             nonlocal server_before, me_before
             await asyncio.sleep(warmup)
-            server_before = (time.perf_counter(), _cpu(server))
+            server_before = (time.perf_counter(), _cpu(server, children=True))
             me_before = _cpu(me)
 
         async def both() -> None:
@@ -410,16 +440,23 @@ def run_endpoint(
         loop.run_until_complete(both())
         assert server_before is not None and me_before is not None
         wall = time.perf_counter() - server_before[0]
-        result.server_cpu = 100 * (_cpu(server) - server_before[1]) / wall
+        result.server_cpu = 100 * (_cpu(server, children=True) - server_before[1]) / wall
         result.client_cpu = 100 * (_cpu(me) - me_before) / wall
     finally:
         loop.close()
     return result
 
 
-def _cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
+def _cpu(process: psutil.Process, *, children: bool = False) -> float:
+    """CPU seconds of the process, and of its live children (the server's workers)."""
+    total = 0.0
+    for each in (process, *(process.children(recursive=True) if children else ())):
+        try:
+            times = each.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -526,8 +563,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conversations", type=int, default=2500)
     parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--seconds", type=float, default=6.0, help="Measured seconds per endpoint, all rounds."
+    )
     parser.add_argument("--warmup", type=float, default=1.0, help="Seconds before measuring.")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="Measure the endpoints in turn this many times (each for seconds/rounds).",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the temporary library.")
     parser.add_argument(
         "--breakdown",
@@ -535,10 +580,17 @@ def main() -> int:
         help="Also measure /bench/auth: the bare route plus the API routes' token and "
         "rate-limit dependencies (shows what auth costs; not part of the targets).",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Server processes (`parley serve --workers`); default 1, the default of "
+        "`parley serve`.",
+    )
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.workers)
         return 0
 
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -553,7 +605,7 @@ def main() -> int:
         f"in {time.perf_counter() - started:.1f} s"
     )
     port = free_port()
-    proc = start_server(home, port, folder / "server.log", args.breakdown)
+    proc = start_server(home, port, folder / "server.log", args.breakdown, args.workers)
     try:
         print((folder / "server.log").read_text().strip())
         check_library(port, token, args.conversations)
@@ -566,18 +618,34 @@ def main() -> int:
         if args.breakdown:
             endpoints.append(("auth", "/bench/auth", token))
         results: dict[str, Result] = {}
-        for name, path, auth in endpoints:
-            results[name] = run_endpoint(
-                name,
-                path,
-                port=port,
-                token=auth,
-                concurrency=args.concurrency,
-                warmup=args.warmup,
-                seconds=args.seconds,
-                server=server,
-            )
-            print(f"measured {name}: {results[name].rps:,.0f} req/s", flush=True)
+        # Rounds of every endpoint in turn, so that a slow spell of the machine is shared
+        # by all of them instead of falling on one; each endpoint's figures pool its rounds.
+        for round_ in range(1, args.rounds + 1):
+            for name, path, auth in endpoints:
+                measured = run_endpoint(
+                    name,
+                    path,
+                    port=port,
+                    token=auth,
+                    concurrency=args.concurrency,
+                    warmup=args.warmup,
+                    seconds=args.seconds / args.rounds,
+                    server=server,
+                )
+                print(
+                    f"round {round_}: {name} {measured.rps:,.0f} req/s "
+                    f"p99 {measured.percentile_ms(0.99):.1f} ms",
+                    flush=True,
+                )
+                if os.environ.get("HIST"):
+                    print(
+                        "   ",
+                        " ".join(
+                            f"p{int(q * 100)}={measured.percentile_ms(q):.1f}"
+                            for q in (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
+                        ),
+                    )
+                results[name] = results[name].pooled(measured) if name in results else measured
     finally:
         stop_server(proc)
         log = (folder / "server.log").read_text().strip().splitlines()

@@ -69,3 +69,32 @@ def test_list_items_have_chatgpts_list_shape() -> None:
     )
     assert rawlist.iso_z(1e20) is None  # a time no calendar holds
     assert rawlist.export_date(1734859436.397) == "2024-12-22T09:23:56.397Z"
+
+
+def test_a_page_of_rows_renders_as_its_summaries_do(
+    factory: sessionmaker[Session], owner_id: str
+) -> None:
+    from parley.store import conversations
+
+    store_all(
+        factory,
+        owner_id,
+        [chat("a", at("2024-01-01 10:00")), chat("b", at("2024-02-01 10:00:00.25"))],
+    )
+    with transaction(factory) as session:
+        conversations.set_fields(session, owner_id=owner_id, conversation_id="a", is_archived=True)
+        summaries = conversations.summaries(session, owner_id=owner_id)
+        rows = conversations.list_rows(session, owner_id=owner_id)
+    expected = [rawlist.list_item(row) for row in summaries]
+    assert rawlist.list_items(rows) == expected
+    assert orjson.loads(orjson.dumps(rawlist.list_fragments(rows))) == expected
+    assert [item["is_archived"] for item in expected] == [False, True]  # bools, not 0/1
+
+
+def test_list_fragments_render_a_changed_row_anew() -> None:
+    row = ("c1", "old title", 1.0, 2.0, 0, 0, None, None, None)
+    first = orjson.loads(orjson.dumps(rawlist.list_fragments([row])))[0]
+    renamed = orjson.loads(orjson.dumps(rawlist.list_fragments([("c1", "new title", *row[2:])])))
+    assert (first["title"], renamed[0]["title"]) == ("old title", "new title")
+    starred = orjson.loads(orjson.dumps(rawlist.list_fragments([(*row[:5], 1, *row[6:])])))
+    assert starred[0]["is_starred"] is True

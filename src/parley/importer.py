@@ -13,7 +13,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -28,7 +27,7 @@ from parley.errors import MalformedConversation
 from parley.formats.chatgpt import RawConversation, ZipLimits, read_export
 from parley.store import conversations
 from parley.store.db import transaction
-from parley.store.rows import Exploded, explode, fingerprint
+from parley.store.rows import Exploded, explode
 
 BATCH_SIZE = 500
 BATCH_BYTES = 8 * 1024 * 1024  # a batch also ends once its conversations' JSON passes this
@@ -56,10 +55,6 @@ class ImportReport:
 
     def count(self, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
-
-
-def content_hash(raw: bytes) -> str:
-    return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def _guess_id(item: RawConversation) -> str:
@@ -101,11 +96,9 @@ class Importer:
         if item.data is None:
             return {"id": _guess_id(item), "reason": item.error or "not a JSON object"}
         try:
-            exploded = explode(item.data)
+            return explode(item.data)
         except MalformedConversation as error:
             return {"id": error.conversation_id or _guess_id(item), "reason": error.detail}
-        exploded.row["content_hash"] = fingerprint(exploded)
-        return exploded
 
     def add(self, item: RawConversation) -> None:
         self._batch.append(self.prepare(item))

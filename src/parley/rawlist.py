@@ -66,6 +66,57 @@ def list_item(row: Summary) -> dict[str, Any]:
     }
 
 
+def list_items(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """:func:`list_item` for each of ``rows`` (``conversations.LIST_COLUMNS``), in one pass:
+    a list page builds a hundred of these per request."""
+    iso = iso_z
+    return [
+        {
+            "id": r[0],
+            "title": r[1],
+            "create_time": iso(r[2]),
+            "update_time": iso(r[3]),
+            "mapping": None,
+            "current_node": None,
+            "conversation_template_id": r[8],
+            "gizmo_id": r[7],
+            "is_archived": r[4] == 1,  # SQLite's 0/1 and PostgreSQL's bools alike
+            "is_starred": r[5] == 1,
+            "is_unread": False,
+            "default_model_slug": r[6],
+            "conversation_origin": None,
+            "snippet": None,
+            "workspace_id": None,
+            "async_status": None,
+            "safe_urls": [],
+        }
+        for r in rows
+    ]
+
+
+FRAGMENTS_KEPT = 20_000
+_fragments: dict[tuple[Any, ...], orjson.Fragment] = {}
+
+
+def list_fragments(rows: Sequence[tuple[Any, ...]]) -> list[orjson.Fragment]:
+    """:func:`list_items`, each already serialized, memoized by the row's values.
+
+    The key is the whole row, so a conversation whose listed fields change is rendered
+    anew; the database is still read on every request, only the rendering of an unchanged
+    row is remembered (at most FRAGMENTS_KEPT of them, then the memo starts over).
+    """
+    out: list[orjson.Fragment] = []
+    for row in rows:
+        fragment = _fragments.get(row)
+        if fragment is None:
+            if len(_fragments) >= FRAGMENTS_KEPT:
+                _fragments.clear()
+            fragment = orjson.Fragment(orjson.dumps(list_items([row])[0]))
+            _fragments[row] = fragment
+        out.append(fragment)
+    return out
+
+
 def raw_chunks(
     items: Iterable[dict[str, Any]],
     *,

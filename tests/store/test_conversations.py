@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from parley.errors import NotFound
-from parley.importer import content_hash
 from parley.store import conversations, users
 from parley.store.db import transaction
 from parley.store.rows import explode
@@ -20,7 +19,7 @@ from tests.support.conversations import two_turns
 
 
 def exploded(data: dict[str, Any]) -> Any:
-    return explode(data, content_hash=content_hash(orjson.dumps(data)))
+    return explode(data)
 
 
 def save(factory: sessionmaker[Session], owner_id: str, *items: dict[str, Any]) -> list[str]:
@@ -163,3 +162,20 @@ def test_nul_bytes_and_huge_text_are_stored(factory: sessionmaker[Session], owne
     data["mapping"]["a"]["message"]["content"]["parts"] = ["x\x00y " + "word " * 400_000]
     save(factory, owner_id, data)
     assert load(factory, owner_id, "c1") == data
+
+
+def test_a_list_page_reads_only_the_covering_index(
+    store_url: str, factory: sessionmaker[Session], owner_id: str
+) -> None:
+    if not store_url.startswith("sqlite"):
+        pytest.skip("SQLite's plan")
+    from parley.store.conversations import LIST_COLUMNS, _page_query
+
+    for archived in (False, True):
+        query = _page_query("updated", archived, False, False, LIST_COLUMNS)
+        with transaction(factory) as session:
+            sql = query.for_dialect(session.get_bind().dialect).sql
+            raw = session.connection().connection.driver_connection
+            params = [owner_id, 1, 100, 0] if archived else [owner_id, 100, 0]
+            plan = raw.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+        assert "COVERING INDEX ix_conversations_owner_update" in str(plan)

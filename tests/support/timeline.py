@@ -6,10 +6,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
-from parley.importer import content_hash
 from parley.store import conversations
 from parley.store.db import transaction
 from parley.store.rows import explode
@@ -78,6 +76,6 @@ def chat(
 
 
 def store_all(factory: sessionmaker[Session], owner_id: str, items: list[dict[str, Any]]) -> None:
-    exploded = [explode(item, content_hash=content_hash(orjson.dumps(item))) for item in items]
+    exploded = [explode(item) for item in items]
     with transaction(factory) as session:
         conversations.save_many(session, owner_id=owner_id, items=exploded)

@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from parley.config import Settings
-from parley.importer import content_hash
 from parley.store import conversations, users
 from parley.store.db import transaction
 from parley.store.rows import explode
@@ -166,7 +164,7 @@ def conversation(
 def seed(app: FastAPI, caller: Caller, *items: dict[str, Any]) -> None:
     """Store conversations in the caller's library."""
     assert caller.user_id is not None
-    exploded = [explode(item, content_hash=content_hash(orjson.dumps(item))) for item in items]
+    exploded = [explode(item) for item in items]
     with transaction(app.state.runtime.factory) as session:
         conversations.save_many(session, owner_id=caller.user_id, items=exploded)
 

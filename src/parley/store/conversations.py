@@ -6,7 +6,7 @@ Invariants:
   users gives two independent copies;
 * a message row, once written, only changes when a newer import of the same node
   differs; nodes that a newer import no longer has are kept (nothing is lost);
-* :func:`save` is idempotent: saving the same bytes again (same ``content_hash``) writes
+* :func:`save` is idempotent: saving the same content again (same ``content_hash``) writes
   nothing; saving a changed conversation merges it node by node; an import older than
   what is stored (smaller ``update_time``) is ignored;
 * :func:`load` returns the export shape, and ``load(save(x)) == x`` for every
@@ -280,11 +280,27 @@ def _newest_first(order: Order, dialect: str) -> tuple[ColumnElement[Any], ...]:
     )
 
 
+# The columns of a list page (parley.rawlist.list_items), in this order.
+LIST_COLUMNS = (
+    "id",
+    "title",
+    "create_time",
+    "update_time",
+    "is_archived",
+    "is_starred",
+    "default_model_slug",
+    "gizmo_id",
+    "template_id",
+)
+
+
 @functools.cache
-def _page_query(order: Order, archived: bool, since: bool, until: bool) -> Query:
+def _page_query(
+    order: Order, archived: bool, since: bool, until: bool, columns: tuple[str, ...]
+) -> Query:
     return Query(
         lambda dialect: (
-            select(*_SUMMARY_COLUMNS)
+            select(*(conversations.c[name] for name in columns))
             .where(*_filters(archived=archived, since=since, until=until, ids=None))
             .order_by(*_newest_first(order, dialect))
             .limit(bindparam("limit"))
@@ -347,8 +363,27 @@ def summaries(
         )
         used = {k: v for k, v in params.items() if k not in ("limit", "offset")}
         return [_summary(row) for row in session.execute(statement, used)]
-    query = _page_query(order, is_archived is not None, since is not None, until is not None)
+    query = _page_query(
+        order, is_archived is not None, since is not None, until is not None, Summary._fields
+    )
     return [_summary(row) for row in direct.of(db).all(query, **params)]
+
+
+def list_rows(
+    db: Db,
+    *,
+    owner_id: str,
+    offset: int = 0,
+    limit: int = 100,
+    order: Order = "updated",
+    is_archived: bool | None = None,
+) -> list[tuple[Any, ...]]:
+    """A page as :func:`summaries` orders it, as plain rows of :data:`LIST_COLUMNS`
+    (booleans as the driver gives them): what a list endpoint renders, and no more."""
+    query = _page_query(order, is_archived is not None, False, False, LIST_COLUMNS)
+    return direct.of(db).all(
+        query, owner_id=owner_id, is_archived=is_archived, limit=limit, offset=offset
+    )
 
 
 _COUNTS = Query(

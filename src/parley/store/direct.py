@@ -183,6 +183,13 @@ class Reader:
         with self.connection() as db:
             return work(db, *args)
 
+    def run_single(self, work: Callable[..., T], /, *args: Any) -> T:
+        """:meth:`run` for work of one statement, which is its own snapshot: on SQLite it
+        skips the BEGIN and ROLLBACK around it."""
+        if not self.inline:
+            return self.run(work, *args)
+        return work(Direct(self._thread_connection(), self.engine.dialect, self.observe), *args)
+
     def close(self) -> None:
         """Close the connections kept for threads (at shutdown)."""
         with self._lock:

@@ -136,7 +136,10 @@ def conversation_id(data: dict[str, Any]) -> str:
 
 
 def explode(data: Any, *, content_hash: str | None = None, source: str = "import") -> Exploded:
-    """Validate one conversation and split it into rows. Raises MalformedConversation."""
+    """Validate one conversation and split it into rows. Raises MalformedConversation.
+
+    ``content_hash`` (what makes a re-import a no-op) defaults to :func:`fingerprint`.
+    """
     if not isinstance(data, dict):
         raise MalformedConversation(f"expected a JSON object, got {type(data).__name__}")
     cid = _short(conversation_id(data), "id", None)
@@ -179,6 +182,8 @@ def explode(data: Any, *, content_hash: str | None = None, source: str = "import
         count += row_.message is not None
         rows.append(row_)
     out.row["message_count"] = count
+    if content_hash is None:
+        out.row["content_hash"] = fingerprint(out)
     return out
 
 

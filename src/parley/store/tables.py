@@ -3,7 +3,8 @@
 * ``conversations``: one row per (owner, conversation id). ``extra`` holds every top-level
   key of the imported object except ``mapping``, verbatim (JSON text); the columns are
   extracted copies that Parley may change (rename, archive, move ``current_node``).
-  ``content_hash`` is the hash of the last imported bytes: re-importing them is a no-op.
+  ``content_hash`` is the fingerprint of the last imported content (``rows.fingerprint``):
+  re-importing the same content is a no-op.
 * ``messages``: one row per mapping node. ``message`` is the message object verbatim
   (JSON text, NULL for the root and empty nodes); ``node_extra`` keeps any other node keys
   (and whether the node listed ``children``). Children are never stored: they are derived
@@ -81,7 +82,16 @@ conversations = Table(
     Column("message_count", Integer, nullable=False, default=0),
     UniqueConstraint("owner_id", "id", name="uq_conversations_owner_id"),
 )
-Index("ix_conversations_owner_update", conversations.c.owner_id, conversations.c.update_time)
+# Covers a list page (revision 0011): the listed columns ride along, after the sort keys.
+_LISTED = ("id", "title", "create_time", "is_archived", "is_starred", "default_model_slug",
+           "gizmo_id", "template_id")  # fmt: skip
+Index(
+    "ix_conversations_owner_update",
+    conversations.c.owner_id,
+    conversations.c.update_time,
+    conversations.c.pk,
+    *(conversations.c[name] for name in _LISTED),
+)
 
 # How many conversations (and archived ones) each owner has; kept exact by triggers
 # (revision 0011), so a list page reads its total instead of counting.

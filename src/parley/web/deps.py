@@ -128,12 +128,12 @@ def _lookup(request: Request) -> tuple[User | None, str | None]:
     token = token_of(request)
     if token:
         if rt.admin_key.matches(token):
-            user = rt.reader.run(lambda db: users.first_admin(db))
+            user = rt.reader.run_single(users.first_admin)
             if user is None:  # a library without an owner yet: create it
                 with transaction(rt.factory) as session:
                     user = users.local_owner(session)
         else:
-            user = rt.reader.run(lambda db: users.user_for_token(db, token=token))
+            user = rt.reader.run_single(lambda db: users.user_for_token(db, token=token))
         if user is None:
             raise Unauthorized("invalid token; ask an admin for a new one (POST /admin/users/add)")
         return user, token if _touch_due(rt, token) else None

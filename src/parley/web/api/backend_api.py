@@ -9,7 +9,7 @@ Contract (what the ChatGPT export tools and the heatmap extension rely on):
   null. Bad query values answer 422 in ChatGPT's (pydantic v1) shape, e.g.
   ``{"loc": ["query", "limit"], "msg": "ensure this value is less than or equal to 100",
   "type": "value_error.number.not_le", "ctx": {"limit_value": 100}}``. One query for the
-  page and one for the total, whatever the page size.
+  page and one for the total (a counter, not a count), whatever the page size.
 * ``GET /backend-api/conversation/{id}`` -> the conversation in the export shape (times
   as epoch seconds, the full ``mapping``), plus ``id`` and ``conversation_id``.
 * ``PATCH /backend-api/conversation/{id}`` with any of ``{"is_archived": bool}``,
@@ -28,9 +28,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from parley.errors import Unprocessable
-from parley.rawlist import list_item
+from parley.rawlist import list_fragments
 from parley.store import conversations
-from parley.store.conversations import Order, Summary
+from parley.store.conversations import Order
 from parley.store.db import transaction
 from parley.store.direct import Db
 from parley.store.users import User
@@ -143,8 +143,8 @@ async def list_conversations(request: Request, user: CurrentUser) -> FastJSON:
     if errors:  # ChatGPT's (pydantic v1) entries, not FastAPI's: the clients parse these
         return FastJSON({"detail": errors}, status_code=422)
 
-    def page(db: Db) -> tuple[list[Summary], int]:
-        rows = conversations.summaries(
+    def page(db: Db) -> tuple[list[tuple[Any, ...]], int]:
+        rows = conversations.list_rows(
             db, owner_id=user.id, offset=first, limit=size, order=sort, is_archived=archived
         )
         return rows, conversations.count(db, owner_id=user.id, is_archived=archived)
@@ -152,7 +152,7 @@ async def list_conversations(request: Request, user: CurrentUser) -> FastJSON:
     rows, total = await deps.runtime(request).read(page)
     return FastJSON(
         {
-            "items": [list_item(row) for row in rows],
+            "items": list_fragments(rows),
             "total": total,
             "limit": size,
             "offset": first,

@@ -8,22 +8,31 @@ import time
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from parley.chat import writer as writer_module
 from parley.chat.writer import Writer
 from parley.errors import Conflict
+from parley.store import direct
+from parley.store.direct import Db, Query
 from parley.store.tables import users
 
 pytestmark = pytest.mark.anyio
 
 
-def add_user(name: str) -> Callable[[Session], str]:
-    def work(session: Session) -> str:
+ADD = Query(
+    users.insert().values(
+        id=bindparam("name"), name=bindparam("name"), is_admin=False, created_at=1.0
+    )
+)
+
+
+def add_user(name: str) -> Callable[[Db], str]:
+    def work(db: Db) -> str:
         if name.startswith("bad"):
             raise Conflict(f"{name} is refused")
-        session.execute(users.insert().values(id=name, name=name, is_admin=False, created_at=1.0))
+        direct.of(db).execute(ADD, name=name)
         return name
 
     return work
@@ -76,7 +85,21 @@ async def test_the_worker_thread_goes_when_idle(
 async def test_units_run_off_the_event_loop(factory: sessionmaker[Session]) -> None:
     loop_thread = threading.get_ident()
 
-    def where(session: Session) -> int:
+    def where(db: Db) -> int:
         return threading.get_ident()
 
     assert await Writer(factory).run(where) != loop_thread
+
+
+async def test_a_database_error_reaches_its_caller_as_sqlalchemys(
+    factory: sessionmaker[Session],
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    writer = Writer(factory)
+    await writer.run(add_user("twice"))
+    results = await asyncio.gather(
+        writer.run(add_user("twice")), writer.run(add_user("once")), return_exceptions=True
+    )
+    assert isinstance(results[0], IntegrityError) and results[1] == "once"
+    assert names(factory) == {"twice", "once"}

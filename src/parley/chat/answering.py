@@ -39,7 +39,7 @@ from parley.chat.turns import Answer, continuation
 from parley.chat.writer import Writer
 from parley.errors import ParleyError, Unavailable
 from parley.store import turns as store
-from parley.store.db import transaction
+from parley.store.direct import Db, Reader
 
 T = TypeVar("T")
 
@@ -97,7 +97,7 @@ class TurnFailed(ParleyError):
 
 
 # Stores a turn in one transaction at its end: (session, answer id, answer, now) -> created.
-Persist = Callable[[Session, str, dict[str, Any], float], bool]
+Persist = Callable[[Db, str, dict[str, Any], float], bool]
 
 
 @dataclass
@@ -139,27 +139,28 @@ class Answerer:
         backends: BackendRegistry,
         *,
         autocontinue_rounds: int = 5,
+        reader: Reader | None = None,
     ) -> None:
         self.factory = factory
         self.backends = backends
         self.autocontinue_rounds = autocontinue_rounds
         self.writer = Writer(factory)
+        self.reader = reader or Reader(factory.kw["bind"])
 
-    async def run_db(self, work: Callable[[Session], T]) -> T:
+    async def run_db(self, work: Callable[[Db], T]) -> T:
         """Run ``work`` in a write transaction off the event loop (see :mod:`.writer`)."""
         return await self.writer.run(work)
 
-    def write_soon(self, work: Callable[[Session], int]) -> asyncio.Future[int]:
+    def write_soon(self, work: Callable[[Db], int]) -> asyncio.Future[int]:
         """Start ``work`` in a write transaction now; await the future for its result."""
         return asyncio.ensure_future(self.writer.run(work))
 
-    async def read_db(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in a read-only transaction in a worker thread."""
-        return await anyio.to_thread.run_sync(self._read, work)
-
-    def _read(self, work: Callable[[Session], T]) -> T:
-        with transaction(self.factory) as session:
-            return work(session)
+    async def read_db(self, work: Callable[[Db], T]) -> T:
+        """Run read-only ``work`` in one snapshot: right here on SQLite (cheap reads, see
+        ``store.direct.Reader``), in a worker thread elsewhere."""
+        if self.reader.inline:
+            return self.reader.run(work)
+        return await anyio.to_thread.run_sync(self.reader.run, work)
 
     async def model_for(self, model: str | None) -> str:
         """The model to use; 503 (before anything is stored) when no backend serves it."""
@@ -255,11 +256,11 @@ class Answerer:
             with anyio.CancelScope(shield=True):
                 plan.pk = await plan.pending
 
-        def finish(session: Session) -> bool:
+        def finish(db: Db) -> bool:
             if plan.persist is not None:
-                return plan.persist(session, node_id, stored, now)
-            store.set_current_node(session, pk=plan.pk, node_id=node_id, now=now)
-            store.update_message(session, pk=plan.pk, node_id=node_id, message=stored)
+                return plan.persist(db, node_id, stored, now)
+            store.set_current_node(db, pk=plan.pk, node_id=node_id, now=now)
+            store.update_message(db, pk=plan.pk, node_id=node_id, message=stored)
             return plan.created
 
         try:

@@ -31,8 +31,6 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 
-from sqlalchemy.orm import Session
-
 from parley.chat.answering import Answerer, Event, Plan, new_id
 from parley.chat.turns import (
     message,
@@ -44,6 +42,7 @@ from parley.chat.turns import (
 from parley.errors import BadRequest, NotFound, Unavailable, Unprocessable
 from parley.store import turns as store
 from parley.store.conversations import get_pk
+from parley.store.direct import Db
 
 
 class ChatEngine(Answerer):
@@ -72,14 +71,14 @@ class ChatEngine(Answerer):
         else:
             cid = conversation_id
 
-            def under(session: Session, found: store.Head) -> list[store.NodeInfo]:
+            def under(db: Db, found: store.Head) -> list[store.NodeInfo]:
                 parent = parent_id or found.current_node
-                path = store.path(session, pk=found.pk, node_id=parent) if parent else []
+                path = store.path(db, pk=found.pk, node_id=parent) if parent else []
                 if not path and parent_id is not None:
                     raise NotFound(f"message {parent_id!r} not found in conversation {cid!r}")
                 if not path:  # current_node unset or gone: the latest leaf
-                    leaf = _latest_leaf(session, owner_id, cid)
-                    path = store.path(session, pk=found.pk, node_id=leaf)
+                    leaf = _latest_leaf(db, owner_id, cid)
+                    path = store.path(db, pk=found.pk, node_id=leaf)
                 return path
 
             plan = await self._prompt(owner_id, cid, under, prompt, chosen)
@@ -103,11 +102,11 @@ class ChatEngine(Answerer):
             raise Unprocessable("'prompt' is empty")
         chosen = await self._model(owner_id, conversation_id, model)
 
-        def beside(session: Session, found: store.Head) -> list[store.NodeInfo]:
-            target = _node(session, found.pk, conversation_id, node_id)
+        def beside(db: Db, found: store.Head) -> list[store.NodeInfo]:
+            target = _node(db, found.pk, conversation_id, node_id)
             if target.parent_id is None:
                 raise BadRequest(f"node {node_id!r} is the root; there is nothing to edit")
-            return store.path(session, pk=found.pk, node_id=target.parent_id)
+            return store.path(db, pk=found.pk, node_id=target.parent_id)
 
         plan = await self._prompt(owner_id, conversation_id, beside, prompt, chosen)
         plan.autocontinue = autocontinue
@@ -153,9 +152,9 @@ class ChatEngine(Answerer):
         now = time.time()
         answer_id = new_id()
 
-        def start(session: Session) -> Plan:
-            head = store.touch(session, owner_id=owner_id, conversation_id=conversation_id, now=now)
-            target = _node(session, head.pk, conversation_id, node_id)
+        def start(db: Db) -> Plan:
+            head = store.touch(db, owner_id=owner_id, conversation_id=conversation_id, now=now)
+            target = _node(db, head.pk, conversation_id, node_id)
             prefix = ""
             if carry_on:
                 if target.role != "assistant" or not target.text:
@@ -163,11 +162,11 @@ class ChatEngine(Answerer):
                 parent, prefix = target.parent_id, target.text
             else:
                 parent = target.parent_id if target.role == "assistant" else target.node_id
-            path = store.path(session, pk=head.pk, node_id=parent) if parent else []
-            position = store.next_position(session, pk=head.pk, parent_id=parent)
+            path = store.path(db, pk=head.pk, node_id=parent) if parent else []
+            position = store.next_position(db, pk=head.pk, parent_id=parent)
             stub = placeholder(answer_id, parent_id=parent, model=chosen, now=now)
             store.append_nodes(
-                session,
+                db,
                 pk=head.pk,
                 nodes=[store.NewNode(answer_id, parent, stub, position)],
                 current_node=answer_id,
@@ -200,8 +199,8 @@ class ChatEngine(Answerer):
         except Unavailable:
             if conversation_id is not None:
                 await self.run_db(
-                    lambda session: get_pk(
-                        session, owner_id=owner_id, conversation_id=conversation_id
+                    lambda db: get_pk(
+                        db, owner_id=owner_id, conversation_id=conversation_id
                     )
                 )
             raise
@@ -219,8 +218,8 @@ class ChatEngine(Answerer):
             nodes=[(question["id"], question), (stub["id"], stub)],
         )
 
-        def create(session: Session) -> int:
-            return store.create_conversation(session, owner_id=owner_id, conversation=conversation)
+        def create(db: Db) -> int:
+            return store.create_conversation(db, owner_id=owner_id, conversation=conversation)
 
         return Plan(
             conversation_id=conversation["id"],
@@ -237,30 +236,30 @@ class ChatEngine(Answerer):
         self,
         owner_id: str,
         conversation_id: str,
-        where: Callable[[Session, store.Head], list[store.NodeInfo]],
+        where: Callable[[Db, store.Head], list[store.NodeInfo]],
         prompt: str,
         model: str,
     ) -> Plan:
         """A prompt under the last node of the path ``where`` reads; written while the
         model is already being asked."""
 
-        def read(session: Session) -> tuple[int, list[store.NodeInfo]]:
-            found = store.head(session, owner_id=owner_id, conversation_id=conversation_id)
-            return found.pk, where(session, found)
+        def read(db: Db) -> tuple[int, list[store.NodeInfo]]:
+            found = store.head(db, owner_id=owner_id, conversation_id=conversation_id)
+            return found.pk, where(db, found)
 
         pk, path = await self.read_db(read)
         parent, now = path[-1].node_id, time.time()
         question = message(new_id(), "user", prompt, now=now)
         stub = placeholder(new_id(), parent_id=question["id"], model=model, now=now)
 
-        def write(session: Session) -> int:
-            store.touch(session, owner_id=owner_id, conversation_id=conversation_id, now=now)
-            position = store.next_position(session, pk=pk, parent_id=parent)
+        def write(db: Db) -> int:
+            store.touch(db, owner_id=owner_id, conversation_id=conversation_id, now=now)
+            position = store.next_position(db, pk=pk, parent_id=parent)
             nodes = [
                 store.NewNode(question["id"], parent, question, position),
                 store.NewNode(stub["id"], question["id"], stub, 0),
             ]
-            store.append_nodes(session, pk=pk, nodes=nodes, current_node=stub["id"], now=now)
+            store.append_nodes(db, pk=pk, nodes=nodes, current_node=stub["id"], now=now)
             return pk
 
         return Plan(
@@ -275,19 +274,19 @@ class ChatEngine(Answerer):
         )
 
 
-def _node(session: Session, pk: int, conversation_id: str, node_id: str) -> store.NodeInfo:
-    found = store.node(session, pk=pk, node_id=node_id)
+def _node(db: Db, pk: int, conversation_id: str, node_id: str) -> store.NodeInfo:
+    found = store.node(db, pk=pk, node_id=node_id)
     if found is None:
         raise NotFound(f"message {node_id!r} not found in conversation {conversation_id!r}")
     return found
 
 
-def _latest_leaf(session: Session, owner_id: str, conversation_id: str) -> str:
+def _latest_leaf(db: Db, owner_id: str, conversation_id: str) -> str:
     """The most recent leaf (tree.py's rule for a current_node that is unset or gone)."""
     from parley import tree
     from parley.store import conversations
 
-    data = conversations.load(session, owner_id=owner_id, conversation_id=conversation_id)
+    data = conversations.load(db, owner_id=owner_id, conversation_id=conversation_id)
     leaf = tree.Tree.build(data.get("mapping")).latest_leaf()
     if leaf is None:
         raise BadRequest(f"conversation {conversation_id!r} has no message to answer")

@@ -34,12 +34,12 @@ from contextlib import aclosing
 from typing import Any
 
 import orjson
-from sqlalchemy.orm import Session
 
 from parley.chat.answering import Answerer, Event, Plan
 from parley.chat.turns import ROOT_ID, message, new_conversation, title_from_prompt
 from parley.errors import NotFound, Unprocessable
 from parley.store import turns as store
+from parley.store.direct import Db
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 SOURCE = "openai"
@@ -157,14 +157,14 @@ async def exchange(
     conversation_id = conversation_id_for(messages, digests)
     asked = time.time()
 
-    def persist(session: Session, answer_id: str, answer: dict[str, Any], now: float) -> bool:
+    def persist(db: Db, answer_id: str, answer: dict[str, Any], now: float) -> bool:
         """Store the exchange in one transaction; True when the conversation is new."""
         try:
-            head = store.touch(session, owner_id=owner_id, conversation_id=conversation_id, now=now)
+            head = store.touch(db, owner_id=owner_id, conversation_id=conversation_id, now=now)
         except NotFound:
-            _create(session, owner_id, conversation_id, messages, ids, (answer_id, answer), asked)
+            _create(db, owner_id, conversation_id, messages, ids, (answer_id, answer), asked)
             return True
-        have = store.existing_nodes(session, pk=head.pk, node_ids=[*ids, answer_id])
+        have = store.existing_nodes(db, pk=head.pk, node_ids=[*ids, answer_id])
         shared = max((i for i, node_id in enumerate(ids) if node_id in have), default=-1)
         parent = ids[shared] if shared >= 0 else ROOT_ID
         pending = [
@@ -176,11 +176,11 @@ async def exchange(
         nodes: list[store.NewNode] = []
         for node_id, item in pending:
             position = (
-                store.next_position(session, pk=head.pk, parent_id=parent) if not nodes else 0
+                store.next_position(db, pk=head.pk, parent_id=parent) if not nodes else 0
             )
             nodes.append(store.NewNode(node_id, parent, item, position))
             parent = node_id
-        store.append_nodes(session, pk=head.pk, nodes=nodes, current_node=answer_id, now=now)
+        store.append_nodes(db, pk=head.pk, nodes=nodes, current_node=answer_id, now=now)
         return False
 
     last = digests[-1]
@@ -200,7 +200,7 @@ async def exchange(
 
 
 def _create(
-    session: Session,
+    db: Db,
     owner_id: str,
     conversation_id: str,
     messages: list[dict[str, Any]],
@@ -215,4 +215,4 @@ def _create(
         conversation_id, title=title, model=answer[1]["metadata"]["model_slug"], now=now,
         nodes=[*nodes, answer],
     )  # fmt: skip
-    store.create_conversation(session, owner_id=owner_id, conversation=conversation, source=SOURCE)
+    store.create_conversation(db, owner_id=owner_id, conversation=conversation, source=SOURCE)

@@ -3,14 +3,16 @@
 :class:`Writer` runs a unit of work (a function of a session) in a transaction in a
 worker thread and hands its result back to the awaiting coroutine.
 
-* On SQLite, one thread per database runs every unit, and units that queue up while a
-  transaction runs share the next one (group commit, at most ``MAX_BATCH``, so that the
-  write lock is never held long): each runs in its own SAVEPOINT, so one that raises is
-  rolled back alone and its error goes to its caller, while the others commit together.
-  SQLite allows one writer at a time anyway; this way writers wait in a queue instead of
-  in SQLite's busy back-off, and a commit is paid once per batch instead of once per
-  turn. A lone unit runs without a SAVEPOINT. The thread ends after a few idle seconds
-  and starts again when needed.
+* On SQLite, one thread per database runs every unit on a connection of its own (a
+  :class:`parley.store.direct.Direct`: the store's turn functions take one as they take
+  a session), and units that queue up while a transaction runs share the next one
+  (group commit, at most ``MAX_BATCH``, so that the write lock is never held long): each
+  runs in its own SAVEPOINT, so one that raises is rolled back alone and its error goes
+  to its caller, while the others commit together. SQLite allows one writer at a time
+  anyway; this way writers wait in a queue instead of in SQLite's busy back-off, and a
+  commit is paid once per batch instead of once per turn. Transactions begin
+  ``IMMEDIATE`` (the write lock first). A lone unit runs without a SAVEPOINT. The thread
+  ends after a few idle seconds and starts again when needed.
 * On any other database, each unit runs in its own transaction in the thread pool.
 * Awaiting a unit is not interrupted by cancellation: the unit completes (or fails) and
   the cancellation is delivered afterwards, as with ``anyio.to_thread.run_sync``.
@@ -30,11 +32,13 @@ import anyio
 from sqlalchemy.orm import Session, sessionmaker
 
 from parley.store.db import transaction
+from parley.store.direct import Db, Direct
 
 T = TypeVar("T")
 log = logging.getLogger("parley.chat")
 
-Unit = tuple[Callable[[Session], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+Work = Callable[[Db], Any]
+Unit = tuple[Work, asyncio.Future[Any], asyncio.AbstractEventLoop]
 IDLE_SECONDS = 5.0
 MAX_BATCH = 16  # keeps the write lock short for the other writers
 
@@ -48,7 +52,7 @@ class Writer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    async def run(self, work: Callable[[Session], T]) -> T:
+    async def run(self, work: Callable[[Db], T]) -> T:
         """``work(session)`` in a committed transaction; its error if it raised."""
         if not self.batched:
             return await anyio.to_thread.run_sync(self._alone, work)
@@ -60,7 +64,7 @@ class Writer:
             result = await future
         return result
 
-    def _alone(self, work: Callable[[Session], T]) -> T:
+    def _alone(self, work: Callable[[Db], T]) -> T:
         with transaction(self.factory) as session:
             return work(session)
 
@@ -73,36 +77,52 @@ class Writer:
                 self._thread.start()
 
     def _serve(self) -> None:
-        while True:
-            try:
-                first = self._queue.get(timeout=IDLE_SECONDS)
-            except queue.Empty:
-                with self._lock:
-                    if self._queue.empty():
-                        self._thread = None
-                        return
-                continue
-            batch = [first]
-            while len(batch) < MAX_BATCH:
+        bind = self.factory.kw["bind"]
+        pooled = bind.raw_connection()  # the engine's connection settings (WAL, timeouts)
+        connection = pooled.driver_connection
+        pooled.detach()  # this thread's own until it ends
+        db = Direct(connection, bind.dialect)
+        try:
+            while True:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    first = self._queue.get(timeout=IDLE_SECONDS)
                 except queue.Empty:
-                    break
-            self._commit(batch)
+                    with self._lock:
+                        if self._queue.empty():
+                            self._thread = None
+                            return
+                    continue
+                batch = [first]
+                while len(batch) < MAX_BATCH:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                self._commit(db, batch)
+        finally:
+            connection.close()
 
-    def _commit(self, batch: list[Unit]) -> None:
+    def _commit(self, db: Direct, batch: list[Unit]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            with self.factory() as session, session.begin():
+            db.sql("BEGIN IMMEDIATE")
+            try:
                 if len(batch) == 1:  # alone: its own transaction is enough
-                    outcomes.append((True, batch[0][0](session)))
+                    outcomes.append((True, batch[0][0](db)))
                 else:
                     for work, _future, _loop in batch:
+                        db.sql("SAVEPOINT unit")
                         try:
-                            with session.begin_nested():
-                                outcomes.append((True, work(session)))
+                            outcomes.append((True, work(db)))
                         except Exception as error:
+                            db.sql("ROLLBACK TO unit")
                             outcomes.append((False, error))
+                        db.sql("RELEASE unit")
+                db.sql("COMMIT")
+            except BaseException:
+                if db.connection.in_transaction:
+                    db.sql("ROLLBACK")
+                raise
         except Exception as error:  # the commit (or a lone unit) failed: so did every unit
             if len(batch) > 1:
                 log.warning("a batch of %d chat writes failed: %s", len(batch), error)

@@ -13,18 +13,20 @@ Invariants:
   around a Session (:func:`of`) it runs inside the session's transaction;
 * rows come back as the driver returns them (tuples; SQLite gives 0/1 for booleans and
   ``str`` for text), so callers convert what they expose;
-* parameters are passed by name and bound in the order the compiled SQL wants them.
+* parameters are passed by name and bound in the order the compiled SQL wants them;
+* the driver's errors surface as SQLAlchemy's (``sqlalchemy.exc.IntegrityError`` ...).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
@@ -42,6 +44,11 @@ class Query:
         self.statement = statement
         self._compiled: dict[str, Compiled] = {}
         self._lock = threading.Lock()
+
+    @property
+    def statement_text(self) -> str:
+        """The SQL last compiled (for error messages)."""
+        return next((c.sql for c in self._compiled.values()), "")
 
     def for_dialect(self, dialect: Dialect) -> Compiled:
         found = self._compiled.get(dialect.name)
@@ -83,30 +90,46 @@ class Direct:
     def is_sqlite(self) -> bool:
         return self.dialect.name == "sqlite"
 
+    @property
+    def marker(self) -> str:
+        """The driver's positional placeholder, for SQL written by hand."""
+        return "?" if self.dialect.paramstyle == "qmark" else "%s"
+
     def _execute(self, query: Query, params: Mapping[str, Any]) -> Any:
         sql, order, defaults = query.for_dialect(self.dialect)
         if defaults:
             params = {**defaults, **params}
         if self.observe is not None:
             self.observe(sql)
+        bound = dict(params) if order is None else tuple(params[name] for name in order)
         cursor = self.connection.cursor()
-        if order is None:
-            cursor.execute(sql, dict(params))
-        else:
-            cursor.execute(sql, tuple(params[name] for name in order))
+        with self._translated(sql, bound):
+            cursor.execute(sql, bound)
         return cursor
+
+    @contextmanager
+    def _translated(self, sql: str, params: Any) -> Iterator[None]:
+        """The driver's errors as SQLAlchemy's (IntegrityError, OperationalError ...), so
+        callers catch one family whichever way a statement ran."""
+        dbapi = self.dialect.loaded_dbapi
+        try:
+            yield
+        except dbapi.Error as error:
+            raise DBAPIError.instance(sql, params, error, dbapi.Error) from error
 
     def all(self, query: Query, **params: Any) -> list[tuple[Any, ...]]:
         cursor = self._execute(query, params)
         try:
-            return list(cursor.fetchall())
+            with self._translated(query.statement_text, params):
+                return list(cursor.fetchall())
         finally:
             cursor.close()
 
     def first(self, query: Query, **params: Any) -> tuple[Any, ...] | None:
         cursor = self._execute(query, params)
         try:
-            row = cursor.fetchone()
+            with self._translated(query.statement_text, params):
+                row = cursor.fetchone()
             return tuple(row) if row is not None else None
         finally:
             cursor.close()
@@ -114,6 +137,37 @@ class Direct:
     def scalar(self, query: Query, **params: Any) -> Any:
         row = self.first(query, **params)
         return row[0] if row is not None else None
+
+    def execute(self, query: Query, **params: Any) -> int:
+        """Run a statement that returns no rows; how many rows it changed."""
+        cursor = self._execute(query, params)
+        try:
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def sql(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of hand-written SQL (placeholders: :attr:`marker`)."""
+        if self.observe is not None:
+            self.observe(sql)
+        cursor = self.connection.cursor()
+        try:
+            with self._translated(sql, params):
+                cursor.execute(sql, tuple(params))
+                return list(cursor.fetchall()) if cursor.description else []
+        finally:
+            cursor.close()
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Hand-written SQL once per row of ``rows`` (the driver's executemany)."""
+        if self.observe is not None:
+            self.observe(sql)
+        cursor = self.connection.cursor()
+        try:
+            with self._translated(sql, rows[:1]):
+                cursor.executemany(sql, rows)
+        finally:
+            cursor.close()
 
 
 Db = Session | Direct

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.orm import Session
-
+from parley.store import direct
+from parley.store.direct import Db
 from parley.store.rows import MessageRow
 
 MESSAGE_COLUMNS = (
@@ -40,12 +40,12 @@ def as_text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def insert_messages(session: Session, *, pk: int, rows: Sequence[MessageRow]) -> None:
+def insert_messages(db: Db, *, pk: int, rows: Sequence[MessageRow]) -> None:
     """Insert the nodes of conversation ``pk``; see :func:`insert_many`."""
-    insert_many(session, rows=[(pk, *row) for row in rows])
+    insert_many(db, rows=[(pk, *row) for row in rows])
 
 
-def insert_many(session: Session, *, rows: Sequence[tuple[Any, ...]]) -> None:
+def insert_many(db: Db, *, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert ``(conversation_pk, *MessageRow)`` tuples and index their text.
 
     Goes straight to the driver's executemany; on SQLite the new rows' text then enters
@@ -53,23 +53,19 @@ def insert_many(session: Session, *, rows: Sequence[tuple[Any, ...]]) -> None:
     """
     if not rows:
         return
-    connection = session.connection()
-    sqlite = connection.dialect.name == "sqlite"
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    d = direct.of(db)
+    sqlite = d.is_sqlite
     sql = (
         f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)}) "
-        f"VALUES ({_placeholders(marker, cast=sqlite)})"
+        f"VALUES ({_placeholders(d.marker, cast=sqlite)})"
     )
     if not sqlite:
-        rows = [(*row[:4], as_text(row[4]), as_text(row[5]), *row[6:]) for row in rows]
-    before = 0
-    if sqlite:
-        last = connection.exec_driver_sql("SELECT coalesce(max(pk), 0) FROM messages").scalar()
-        before = int(last or 0)
-    connection.exec_driver_sql(sql, list(rows))
-    if sqlite:
-        connection.exec_driver_sql(
-            "INSERT INTO messages_fts(rowid, text) "
-            "SELECT pk, text FROM messages WHERE pk > ? AND text != ''",
-            (before,),
-        )
+        d.many(sql, [(*row[:4], as_text(row[4]), as_text(row[5]), *row[6:]) for row in rows])
+        return
+    before = int(d.sql("SELECT coalesce(max(pk), 0) FROM messages")[0][0])
+    d.many(sql, rows)
+    d.sql(
+        "INSERT INTO messages_fts(rowid, text) "
+        "SELECT pk, text FROM messages WHERE pk > ? AND text != ''",
+        (before,),
+    )

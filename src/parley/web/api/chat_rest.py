@@ -55,7 +55,10 @@ def chat_engine(rt: Runtime) -> ChatEngine:
     engine = rt.extras.get("chat_engine")
     if not isinstance(engine, ChatEngine):
         engine = ChatEngine(
-            rt.factory, rt.backends, autocontinue_rounds=rt.settings.autocontinue_rounds
+            rt.factory,
+            rt.backends,
+            autocontinue_rounds=rt.settings.autocontinue_rounds,
+            reader=rt.reader,
         )
         rt.extras["chat_engine"] = engine
     return engine

@@ -1,21 +1,27 @@
-"""Write transactions for the chat, off the event loop.
+"""Write transactions for the chat: right away when nothing is in the way, else queued.
 
-:class:`Writer` runs a unit of work (a function of a session) in a transaction in a
-worker thread and hands its result back to the awaiting coroutine.
+:class:`Writer` runs a unit of work (a function of a session, or of a
+:class:`parley.store.direct.Direct`: the store's turn functions take either) in a
+transaction and hands its result back to the awaiting coroutine.
 
-* On SQLite, one thread per database runs every unit on a connection of its own (a
-  :class:`parley.store.direct.Direct`: the store's turn functions take one as they take
-  a session), and units that queue up while a transaction runs share the next one
-  (group commit, at most ``MAX_BATCH``, so that the write lock is never held long): each
-  runs in its own SAVEPOINT, so one that raises is rolled back alone and its error goes
-  to its caller, while the others commit together. SQLite allows one writer at a time
-  anyway; this way writers wait in a queue instead of in SQLite's busy back-off, and a
-  commit is paid once per batch instead of once per turn. Transactions begin
-  ``IMMEDIATE`` (the write lock first). A lone unit runs without a SAVEPOINT. The thread
-  ends after a few idle seconds and starts again when needed.
+* On SQLite a unit runs right where it is awaited, on the event loop, when it can take
+  the write lock at once (``BEGIN IMMEDIATE`` on a connection that never waits for it)
+  and no unit is queued before it: a turn's write is a few small statements, cheaper
+  than any hand-over to a thread, and nothing waits for a lock. Its commit never
+  checkpoints the WAL (a checkpoint copies pages and syncs): every ``CHECKPOINT_EVERY``
+  such commits, a worker thread does it.
+* Otherwise (another connection holds the lock, or units are already queued, which
+  keeps them in order) the unit joins the queue of one thread per database, on a
+  connection of its own that waits for the lock. Units that queue up while a
+  transaction runs share the next one (group commit, at most ``MAX_BATCH``, so that the
+  lock is never held long): each runs in its own SAVEPOINT, so one that raises is rolled
+  back alone and its error goes to its caller, while the others commit together. A lone
+  unit runs without a SAVEPOINT. The thread ends after a few idle seconds and starts
+  again when needed.
 * On any other database, each unit runs in its own transaction in the thread pool.
 * Awaiting a unit is not interrupted by cancellation: the unit completes (or fails) and
   the cancellation is delivered afterwards, as with ``anyio.to_thread.run_sync``.
+* Database errors reach the caller as SQLAlchemy's (``IntegrityError`` ...).
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from parley.store.db import transaction
@@ -41,6 +48,8 @@ Work = Callable[[Db], Any]
 Unit = tuple[Work, asyncio.Future[Any], asyncio.AbstractEventLoop]
 IDLE_SECONDS = 5.0
 MAX_BATCH = 16  # keeps the write lock short for the other writers
+CHECKPOINT_EVERY = 500  # commits made right away between two WAL checkpoints
+_BUSY = object()
 
 
 class Writer:
@@ -51,18 +60,69 @@ class Writer:
         self._queue: queue.SimpleQueue[Unit] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._queued = 0  # units queued or being committed by the thread
+        self._local = threading.local()  # each event loop thread's own connection
+        self._since_checkpoint = 0
 
     async def run(self, work: Callable[[Db], T]) -> T:
-        """``work(session)`` in a committed transaction; its error if it raised."""
+        """``work(db)`` in a committed transaction; its error if it raised."""
         if not self.batched:
             return await anyio.to_thread.run_sync(self._alone, work)
+        with self._lock:
+            clear = self._queued == 0
+        if clear:
+            done = self._now(work)
+            if done is not _BUSY:
+                return cast(T, done)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            self._queued += 1
         self._queue.put((work, future, loop))
         self._wake()
         with anyio.CancelScope(shield=True):
             result = await future
         return result
+
+    def _connection(self) -> Direct:
+        db: Direct | None = getattr(self._local, "db", None)
+        if db is None:
+            bind = self.factory.kw["bind"]
+            pooled = bind.raw_connection()
+            connection = pooled.driver_connection
+            pooled.detach()  # ours: it never waits for the lock, nor checkpoints
+            connection.execute("PRAGMA busy_timeout=0")
+            connection.execute("PRAGMA wal_autocheckpoint=0")
+            db = self._local.db = Direct(connection, bind.dialect)
+        return db
+
+    def _now(self, work: Callable[[Db], T]) -> T | object:
+        """Run ``work`` here if the write lock is free this instant; else ``_BUSY``."""
+        db = self._connection()
+        try:
+            db.sql("BEGIN IMMEDIATE")
+        except OperationalError:  # locked: someone else is writing
+            return _BUSY
+        try:
+            result = work(db)
+            db.sql("COMMIT")
+        except BaseException:
+            if db.connection.in_transaction:
+                db.sql("ROLLBACK")
+            raise
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= CHECKPOINT_EVERY:
+            self._since_checkpoint = 0
+            threading.Thread(target=self._checkpoint, name="parley-checkpoint", daemon=True).start()
+        return result
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database (PASSIVE: it waits for nobody)."""
+        try:
+            with self.factory.kw["bind"].connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as error:  # the next one will do; writes are not affected
+            log.warning("WAL checkpoint failed: %s", error)
 
     def _alone(self, work: Callable[[Db], T]) -> T:
         with transaction(self.factory) as session:
@@ -127,6 +187,8 @@ class Writer:
             if len(batch) > 1:
                 log.warning("a batch of %d chat writes failed: %s", len(batch), error)
             outcomes = [(False, error)] * len(batch)
+        with self._lock:
+            self._queued -= len(batch)
         for (_work, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
             with contextlib.suppress(RuntimeError):  # RuntimeError: that loop is gone
                 loop.call_soon_threadsafe(_settle, future, ok, value)

@@ -4,7 +4,8 @@ SQLite uses the FTS5 tables (porter stemming); PostgreSQL the generated ``tsvect
 columns (english configuration) with their GIN indexes. Either way a query is a list of
 words that must all appear (the user's text is never passed through as query syntax),
 hits are grouped per conversation (its best message), and ``score`` is higher for
-better matches; a title match counts extra.
+better matches; a title match counts extra. On SQLite, message snippets are made from
+the hits' text (:mod:`parley.store.snippets`); title matches are highlighted by FTS5.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from parley.store.snippets import snippet
 
 TITLE_BOOST = 5.0
 CANDIDATES = 200
@@ -127,7 +130,7 @@ def _sqlite(
     top = _best_per_conversation(hits + [Hit(**row._asdict()) for row in titles])[:limit]
     wanted = {(hit.pk, hit.node_id) for hit in top if hit.node_id is not None}
     rowids = [row.rowid for row in rows if (row.pk, row.node_id) in wanted]
-    snippets = _sqlite_snippets(session, expression=expression, rowids=rowids, mark=mark)
+    snippets = _sqlite_snippets(session, query=query, rowids=rowids, mark=mark)
     return [
         replace(hit, snippet=snippets.get((hit.pk, hit.node_id), "")) if hit.node_id else hit
         for hit in top
@@ -135,21 +138,18 @@ def _sqlite(
 
 
 def _sqlite_snippets(
-    session: Session, *, expression: str, rowids: list[int], mark: tuple[str, str]
+    session: Session, *, query: str, rowids: list[int], mark: tuple[str, str]
 ) -> dict[tuple[int, str | None], str]:
+    """Snippets of the returned hits, from their text read by primary key (see
+    :mod:`parley.store.snippets`)."""
     if not rowids:
         return {}
     listed = ", ".join(str(int(rowid)) for rowid in rowids)
     rows = session.execute(
-        text(
-            "SELECT m.conversation_pk, m.node_id, "
-            "snippet(messages_fts, 0, :a, :b, '…', 16) AS snippet "
-            "FROM messages_fts JOIN messages m ON m.pk = messages_fts.rowid "
-            f"WHERE messages_fts MATCH :q AND messages_fts.rowid IN ({listed})"
-        ),
-        {"q": expression, "a": mark[0], "b": mark[1]},
+        text(f"SELECT conversation_pk, node_id, text FROM messages WHERE pk IN ({listed})")
     )
-    return {(row.conversation_pk, row.node_id): row.snippet for row in rows}
+    found = words(query)
+    return {(row.conversation_pk, row.node_id): snippet(row.text, found, mark) for row in rows}
 
 
 def _postgres(session: Session, *, owner_id: str, query: str, mark: tuple[str, str]) -> list[Hit]:

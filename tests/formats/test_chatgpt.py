@@ -581,3 +581,66 @@ def test_write_export_streams_a_generator() -> None:
     out = io.BytesIO()
     assert write_export(_gen(), out) == 3
     assert split(out.getvalue()) == [orjson.dumps(conv(i)) for i in range(3)]
+
+
+def _without_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
+    from parley.formats import chatgpt
+
+    monkeypatch.setattr(chatgpt._Splitter, "_learn", lambda *_args: None)
+
+
+def _read_bytes(data: bytes) -> list[tuple[bytes, Any, str, str | None]]:
+    from parley.formats.chatgpt import _read_stream
+
+    return [(i.raw, i.data, i.source, i.error) for i in _read_stream(io.BytesIO(data), "x", None)]
+
+
+@pytest.mark.parametrize("chunk", [64, 4096, 1 << 20])
+def test_the_shortcut_splits_exactly_as_the_scanner(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nested objects that start like a conversation, elements with another first key, a
+    damaged element and a final element: the same elements, bytes and errors either way."""
+    from parley.formats import chatgpt
+
+    monkeypatch.setattr(chatgpt, "CHUNK_SIZE", chunk)
+    nested = {
+        "title": "outer",
+        "mapping": {},
+        "refs": [{"title": "a", "url": "u"}, {"title": "b"}, {"title": "c", "x": [1]}],
+        "note": 'text with ,{"title": inside a string',
+    }
+    elements = [
+        orjson.dumps({"title": "first", "mapping": {}}),
+        orjson.dumps(nested),
+        orjson.dumps({"id": "no-title-first", "title": "t", "mapping": {}}),
+        b'{"title": tru}',
+        orjson.dumps({"title": "deep", "mapping": {}, "l": [{"title": str(i)} for i in range(30)]}),
+        orjson.dumps({"title": "last", "mapping": {}}),
+    ]
+    data = b"[" + b",".join(elements) + b"]"
+    fast = _read_bytes(data)
+    _without_shortcut(monkeypatch)
+    slow = _read_bytes(data)
+    assert fast == slow
+    assert [raw for raw, *_ in fast] == elements
+    assert fast[3][1] is None and "not valid JSON" in (fast[3][3] or "")
+
+
+def test_the_shortcut_is_used_on_a_minified_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    from parley.formats import chatgpt
+
+    calls: list[int] = []
+    original = chatgpt._Splitter._sliced
+
+    def counting(self: Any, buf: bytes, pos: int) -> Any:
+        found = original(self, buf, pos)
+        calls.append(found is not None)
+        return found
+
+    monkeypatch.setattr(chatgpt._Splitter, "_sliced", counting)
+    data = (
+        b"[" + b",".join(orjson.dumps({"title": f"t{i}", "mapping": {}}) for i in range(50)) + b"]"
+    )
+    assert len(_read_bytes(data)) == 50
+    assert sum(calls) == 48  # all but the first (which teaches it) and the last

@@ -199,9 +199,7 @@ class ChatEngine(Answerer):
         except Unavailable:
             if conversation_id is not None:
                 await self.run_db(
-                    lambda db: get_pk(
-                        db, owner_id=owner_id, conversation_id=conversation_id
-                    )
+                    lambda db: get_pk(db, owner_id=owner_id, conversation_id=conversation_id)
                 )
             raise
 

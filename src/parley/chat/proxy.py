@@ -175,9 +175,7 @@ async def exchange(
             pending.append((answer_id, answer))
         nodes: list[store.NewNode] = []
         for node_id, item in pending:
-            position = (
-                store.next_position(db, pk=head.pk, parent_id=parent) if not nodes else 0
-            )
+            position = store.next_position(db, pk=head.pk, parent_id=parent) if not nodes else 0
             nodes.append(store.NewNode(node_id, parent, item, position))
             parent = node_id
         store.append_nodes(db, pk=head.pk, nodes=nodes, current_node=answer_id, now=now)

@@ -18,6 +18,14 @@ byte-level scanner, so memory is bounded by the largest single conversation plus
 chunk (elements over :data:`MAX_ELEMENT_BYTES` are refused), never by the file size.
 Each element is yielded as a :class:`RawConversation` with its exact bytes.
 
+Splitting a minified array (what ChatGPT writes) takes a shortcut: once the first
+element shows its first key ``K``, the next element is taken to start at the next
+``,{"K":``, and the bytes up to there are handed to orjson. From a true element start,
+a slice that parses completely is exactly one element (JSON values are prefix-free), so
+a slice that parses proves the next start; one that does not (``,{"K":`` inside an
+element, or a damaged element) is extended to the next such place a few times, then
+left to the scanner. Either way the elements, their bytes and the errors are the same.
+
 Errors: :class:`~parley.errors.BadImport` (with a message saying what to do) for a
 missing path, a file that is neither JSON nor ZIP, a ZIP without conversations, a ZIP
 bomb or unsafe member path (see :mod:`parley.formats.archive`), an element that is too
@@ -81,6 +89,9 @@ _NON_WS = re.compile(rb"[^ \t\r\n]")
 _QUOTE, _COMMA, _COLON = 0x22, 0x2C, 0x3A
 _OPEN_A, _CLOSE_A, _OPEN_O, _CLOSE_O = 0x5B, 0x5D, 0x7B, 0x7D
 _OPENERS = frozenset({_OPEN_A, _OPEN_O})
+_FIRST_KEY = re.compile(rb'\{("(?:[^"\\]|\\.)*"):')
+MAX_MERGES = 8  # slices joined while looking for an element's end, before the scanner
+_UNPARSED = object()
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,9 @@ class _Splitter:
         self.eof = False
         self.shape: str | None = None  # "array", "wrapped" or "object"
         self.count = 0
+        self.parsed: Any = _UNPARSED  # the last element yielded, parsed, when that was free
+        self._next: bytes | None = None  # b',{"K":' once the first element showed K
+        self._first: bytes | None = None  # the first element, when the scanner's slow path read it
 
     def _more(self, keep: int) -> bool:
         """Drop ``buf[:keep]`` and append the next chunk; False at the end of input."""
@@ -171,15 +185,50 @@ class _Splitter:
             pos = 0
         raise self._damaged(m.start(), "unexpected data after the end of the JSON")
 
+    def _sliced(self, buf: bytes, pos: int) -> tuple[bytes, Any, int] | None:
+        """The element at ``pos`` found by the shortcut (see the module docstring):
+        (its bytes, parsed, where the next one starts), or None to leave it to the scanner.
+        """
+        marker = self._next
+        assert marker is not None
+        end = buf.find(marker, pos + 1)
+        for _ in range(MAX_MERGES):
+            if end < 0:
+                return None
+            raw = buf[pos:end]
+            try:
+                return raw, orjson.loads(raw), end + 1
+            except orjson.JSONDecodeError:
+                end = buf.find(marker, end + 1)
+        return None
+
+    def _learn(self, raw: bytes, buf: bytes, after: int) -> None:
+        """After the first element: the shortcut's marker, if the second starts like it."""
+        m = _FIRST_KEY.match(raw)
+        if m is not None and buf[after - 1] == _COMMA:
+            marker = b",{" + m.group(1) + b":"
+            if buf.startswith(marker[1:], after):
+                self._next = marker
+
     def _array(self, pos: int) -> Iterator[bytes]:
         """Yield the elements of the array whose ``[`` ends just before ``pos``."""
         fast, buf, retried = _ELEMENT.match, self.buf, False
         while True:
+            if self._next is not None:
+                sliced = self._sliced(buf, pos)
+                if sliced is not None:  # an element proved by orjson: the common case
+                    raw, self.parsed, pos = sliced
+                    self.count += 1
+                    yield raw
+                    self.parsed = _UNPARSED
+                    continue
             m = fast(buf, pos)
-            if m is not None:  # one whole element in one C call: the common case
+            if m is not None:  # one whole element in one C call
                 self.count += 1
                 yield m.group(1)
                 pos, retried = m.end(), False
+                if self.count == 1 and self.shape is not None:
+                    self._learn(m.group(1), buf, pos)
                 if buf[pos - 1] == _CLOSE_A:
                     self.pos = pos
                     return
@@ -191,6 +240,8 @@ class _Splitter:
             if (yield from self._one(pos)):
                 return
             buf, pos, retried = self.buf, self.pos, False
+            if self.count == 1 and self._first is not None and self.shape is not None:
+                self._learn(self._first, buf, pos)
 
     def _one(self, pos: int) -> Generator[bytes, None, bool]:
         """Slow path: one element (or the end of the array) from ``pos``, reading on as needed.
@@ -216,6 +267,7 @@ class _Splitter:
                     self.pos, last = pos, buf[seg : pos - 1].strip()
                     if c == _COMMA or last:
                         self.count += 1
+                        self._first = last if self.count == 1 else None
                         yield last
                     return c == _CLOSE_A
                 continue
@@ -303,7 +355,11 @@ def _read_stream(stream: _Readable, label: str, on_bytes: OnBytes) -> Iterator[R
     splitter = _Splitter(stream, label, CHUNK_SIZE, on_bytes)
     for index, raw in enumerate(splitter.elements()):
         if splitter.shape != "object":
-            yield _parse(raw, f"{label}[{index}]")
+            data = splitter.parsed
+            if data is _UNPARSED or not isinstance(data, dict):
+                yield _parse(raw, f"{label}[{index}]")
+            else:
+                yield RawConversation(raw, data, f"{label}[{index}]")
             continue
         conversation = _parse(raw, label)
         if conversation.data is not None and "mapping" not in conversation.data:

@@ -84,13 +84,49 @@ def save_many(session: Session, *, owner_id: str, items: Sequence[Exploded]) -> 
     return outcomes
 
 
+_ROW_KEYS = (
+    "id",
+    "title",
+    "update_time",
+    "current_node",
+    "is_archived",
+    "is_starred",
+    "create_time",
+    "default_model_slug",
+    "gizmo_id",
+    "template_id",
+    "extra",
+    "source",
+    "content_hash",
+    "message_count",
+)
+
+
 def _insert(session: Session, *, owner_id: str, items: list[Exploded]) -> None:
-    result = session.execute(
-        insert(conversations).returning(conversations.c.pk, sort_by_parameter_order=True),
-        [{**item.row, "owner_id": owner_id} for item in items],
-    )
+    """Insert new conversations and their messages, a statement per table.
+
+    On SQLite the rows go straight to the driver's executemany: the first insert takes
+    the write lock, so the new rowids are the ``len(items)`` after the previous largest,
+    in order. Elsewhere an ``INSERT ... RETURNING`` gives them.
+    """
+    d = direct.of(session)
+    if d.is_sqlite:
+        marker = d.marker
+        d.many(
+            f"INSERT INTO conversations (owner_id, {', '.join(_ROW_KEYS)}) "
+            f"VALUES ({', '.join([marker] * (len(_ROW_KEYS) + 1))})",
+            [(owner_id, *[item.row[key] for key in _ROW_KEYS]) for item in items],
+        )
+        last = int(d.sql("SELECT max(pk) FROM conversations")[0][0])
+        pks: list[int] = list(range(last - len(items) + 1, last + 1))
+    else:
+        result = session.execute(
+            insert(conversations).returning(conversations.c.pk, sort_by_parameter_order=True),
+            [{**item.row, "owner_id": owner_id} for item in items],
+        )
+        pks = list(result.scalars().all())
     rows: list[tuple[Any, ...]] = []
-    for pk, item in zip(result.scalars().all(), items, strict=True):
+    for pk, item in zip(pks, items, strict=True):
         rows += [(pk, *message) for message in item.messages]
     insert_many(session, rows=rows)
 

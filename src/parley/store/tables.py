@@ -129,7 +129,6 @@ messages = Table(
     Column("text", Text, nullable=False, default=""),
     UniqueConstraint("conversation_pk", "node_id", name="uq_messages_conversation_node"),
 )
-Index("ix_messages_create_time", messages.c.create_time)
 Index(
     "ix_messages_activity",
     messages.c.hidden,

@@ -9,6 +9,9 @@ The (owner, update_time) index becomes covering for a list page: it also holds t
 columns a page shows, in the order the page reads them, so a page of a hundred reads a
 few index pages instead of a hundred scattered table rows (PostgreSQL: INCLUDE).
 
+``ix_messages_create_time`` goes: every query by message time names ``hidden`` too and
+uses ``ix_messages_activity``; the other index only cost every insert its upkeep.
+
 Revision ID: 0011_counts
 Revises: 0010_activity
 Create Date: 2026-12-03
@@ -78,6 +81,7 @@ LISTED = [
 
 
 def upgrade() -> None:
+    op.drop_index("ix_messages_create_time", table_name="messages")
     op.drop_index("ix_conversations_owner_update", table_name="conversations")
     if op.get_bind().dialect.name == "sqlite":
         op.create_index(
@@ -122,3 +126,4 @@ def downgrade() -> None:
     op.drop_table("conversation_counts")
     op.drop_index("ix_conversations_owner_update", table_name="conversations")
     op.create_index("ix_conversations_owner_update", "conversations", ["owner_id", "update_time"])
+    op.create_index("ix_messages_create_time", "messages", ["create_time"])

@@ -146,14 +146,18 @@ class Direct:
         finally:
             cursor.close()
 
-    def sql(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Rows of hand-written SQL (placeholders: :attr:`marker`)."""
+    def sql(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """Rows of hand-written SQL (placeholders: :attr:`marker`, or the driver's named
+        ones with a mapping)."""
         if self.observe is not None:
             self.observe(sql)
+        bound = dict(params) if isinstance(params, Mapping) else tuple(params)
         cursor = self.connection.cursor()
         try:
-            with self._translated(sql, params):
-                cursor.execute(sql, tuple(params))
+            with self._translated(sql, bound):
+                cursor.execute(sql, bound)
                 return list(cursor.fetchall()) if cursor.description else []
         finally:
             cursor.close()

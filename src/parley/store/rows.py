@@ -188,7 +188,13 @@ def explode(data: Any, *, content_hash: str | None = None, source: str = "import
 
 
 _NODE_KEYS = frozenset({"id", "message", "parent", "children"})
-_DUMPS = orjson.dumps
+_ORJSON_BUFFER = 4096  # orjson's smallest output buffer: a shorter result still holds it
+
+
+def _dumps(value: Any) -> bytes:
+    """orjson.dumps, in a bytes object of its own size (a batch keeps thousands)."""
+    out = orjson.dumps(value)
+    return memoryview(out).tobytes() if len(out) < _ORJSON_BUFFER else out
 
 
 def _node_row(
@@ -223,7 +229,7 @@ def _node_row(
         elif parent is not None and not isinstance(parent, str):
             extra["parent"] = parent
     message = node.get("message")
-    node_extra = _DUMPS(extra) if extra else None
+    node_extra = _dumps(extra) if extra else None
     parent_id = None
     if isinstance(parent, str):
         parent_id = parent if len(parent) <= MAX_ID_LENGTH else _short(parent, "parent id", cid)
@@ -243,7 +249,7 @@ def _node_row(
         node_id,
         parent_id,
         position,
-        _DUMPS(message),
+        _dumps(message),
         node_extra,
         _clip(found.role, 32),
         _clip(name, 200),

@@ -11,11 +11,13 @@ the hits' text (:mod:`parley.store.snippets`); title matches are highlighted by 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from parley.store import direct
+from parley.store.direct import Direct
 from parley.store.snippets import snippet
 
 TITLE_BOOST = 5.0
@@ -24,8 +26,7 @@ RANK_WINDOW = 2000  # SQLite ranks at most this many of the newest matching mess
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     id: str
     pk: int
     title: str | None
@@ -68,7 +69,7 @@ def _best_per_conversation(hits: list[Hit]) -> list[Hit]:
             best[hit.pk] = hit
         elif seen.node_id is None or hit.node_id is None:
             keep = hit if seen.node_id is None else seen
-            best[hit.pk] = replace(keep, score=seen.score + hit.score)
+            best[hit.pk] = keep._replace(score=seen.score + hit.score)
         elif hit.score > seen.score:
             best[hit.pk] = hit
     return sorted(best.values(), key=lambda h: -h.score)
@@ -114,42 +115,39 @@ def _sqlite(
     """
     expression = fts5_query(query)
     params = {"q": expression, "owner": owner_id, "n": CANDIDATES, "w": RANK_WINDOW}
-    rows = session.execute(text(_SQLITE_RANKED), params).all()
-    if len({row.pk for row in rows}) < limit and len(rows) < CANDIDATES:
-        matches = session.execute(
-            text(
-                "SELECT count(*) FROM "
-                "(SELECT 1 FROM messages_fts WHERE messages_fts MATCH :q LIMIT :n)"
-            ),
+    db = direct.of(session)
+    rows = db.sql(_SQLITE_RANKED, params)  # (rowid, id, pk, title, node_id, score)
+    if len({row[2] for row in rows}) < limit and len(rows) < CANDIDATES:
+        matches = db.sql(
+            "SELECT count(*) FROM (SELECT 1 FROM messages_fts WHERE messages_fts MATCH :q "
+            "LIMIT :n)",
             params,
-        ).scalar()
+        )[0][0]
         if matches == CANDIDATES:
-            rows = session.execute(text(_SQLITE_OWNED), params).all()
-    titles = session.execute(text(_SQLITE_TITLES), {**params, "a": mark[0], "b": mark[1]}).all()
-    hits = [Hit(row.id, row.pk, row.title, row.node_id, "", row.score) for row in rows]
-    top = _best_per_conversation(hits + [Hit(**row._asdict()) for row in titles])[:limit]
+            rows = db.sql(_SQLITE_OWNED, params)
+    titles = db.sql(_SQLITE_TITLES, {**params, "a": mark[0], "b": mark[1]})
+    hits = [Hit(row[1], row[2], row[3], row[4], "", row[5]) for row in rows]
+    top = _best_per_conversation(hits + [Hit(*row) for row in titles])[:limit]
     wanted = {(hit.pk, hit.node_id) for hit in top if hit.node_id is not None}
-    rowids = [row.rowid for row in rows if (row.pk, row.node_id) in wanted]
-    snippets = _sqlite_snippets(session, query=query, rowids=rowids, mark=mark)
+    rowids = [row[0] for row in rows if (row[2], row[4]) in wanted]
+    snippets = _sqlite_snippets(db, query=query, rowids=rowids, mark=mark)
     return [
-        replace(hit, snippet=snippets.get((hit.pk, hit.node_id), "")) if hit.node_id else hit
+        hit._replace(snippet=snippets.get((hit.pk, hit.node_id), "")) if hit.node_id else hit
         for hit in top
     ]
 
 
 def _sqlite_snippets(
-    session: Session, *, query: str, rowids: list[int], mark: tuple[str, str]
+    db: Direct, *, query: str, rowids: list[int], mark: tuple[str, str]
 ) -> dict[tuple[int, str | None], str]:
     """Snippets of the returned hits, from their text read by primary key (see
     :mod:`parley.store.snippets`)."""
     if not rowids:
         return {}
     listed = ", ".join(str(int(rowid)) for rowid in rowids)
-    rows = session.execute(
-        text(f"SELECT conversation_pk, node_id, text FROM messages WHERE pk IN ({listed})")
-    )
+    rows = db.sql(f"SELECT conversation_pk, node_id, text FROM messages WHERE pk IN ({listed})")
     found = words(query)
-    return {(row.conversation_pk, row.node_id): snippet(row.text, found, mark) for row in rows}
+    return {(pk, node_id): snippet(text, found, mark) for pk, node_id, text in rows}
 
 
 def _postgres(session: Session, *, owner_id: str, query: str, mark: tuple[str, str]) -> list[Hit]:

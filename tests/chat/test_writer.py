@@ -39,6 +39,14 @@ def add_user(name: str) -> Callable[[Db], str]:
     return work
 
 
+@pytest.fixture
+def sqlite_writer(factory: sessionmaker[Session]) -> Writer:
+    writer = Writer(factory)
+    if not writer.batched:
+        pytest.skip("SQLite only: elsewhere every unit runs in the thread pool")
+    return writer
+
+
 def names(factory: sessionmaker[Session]) -> set[str]:
     with factory() as session:
         return set(session.execute(select(users.c.name)).scalars())
@@ -86,11 +94,9 @@ async def test_many_queued_units_from_many_tasks(factory: sessionmaker[Session])
 
 
 async def test_the_worker_thread_goes_when_idle(
-    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+    factory: sessionmaker[Session], sqlite_writer: Writer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = Writer(factory)
-    if not writer.batched:
-        pytest.skip("only SQLite has a writer thread")
+    writer = sqlite_writer
     monkeypatch.setattr(writer_module, "IDLE_SECONDS", 0.5)
     await run_queued(factory, writer.run(add_user("first")))
     assert writer._thread is not None  # it ran the queued unit, and waits a little
@@ -101,10 +107,8 @@ async def test_the_worker_thread_goes_when_idle(
     assert await writer.run(add_user("again")) == "again"
 
 
-async def test_a_free_lock_means_the_unit_runs_at_once(factory: sessionmaker[Session]) -> None:
-    writer = Writer(factory)
-    if not writer.batched:
-        pytest.skip("SQLite only: elsewhere every unit runs in the thread pool")
+async def test_a_free_lock_means_the_unit_runs_at_once(sqlite_writer: Writer) -> None:
+    writer = sqlite_writer
     loop_thread = threading.get_ident()
 
     def where(db: Db) -> int:
@@ -115,13 +119,11 @@ async def test_a_free_lock_means_the_unit_runs_at_once(factory: sessionmaker[Ses
 
 
 async def test_a_held_lock_queues_the_unit_without_blocking_the_loop(
-    factory: sessionmaker[Session],
+    factory: sessionmaker[Session], sqlite_writer: Writer
 ) -> None:
     """Another connection writes: the unit waits in the writer thread, the loop runs on,
     and later units queue behind it in order."""
-    writer = Writer(factory)
-    if not writer.batched:
-        pytest.skip("SQLite only")
+    writer = sqlite_writer
     engine = factory.kw["bind"]
     holder = engine.raw_connection()
     holder.driver_connection.execute("BEGIN IMMEDIATE")  # the write lock, held
@@ -151,11 +153,9 @@ async def test_a_held_lock_queues_the_unit_without_blocking_the_loop(
 
 
 async def test_commits_made_at_once_are_checkpointed_in_the_background(
-    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+    factory: sessionmaker[Session], sqlite_writer: Writer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = Writer(factory)
-    if not writer.batched:
-        pytest.skip("SQLite only")
+    writer = sqlite_writer
     monkeypatch.setattr(writer_module, "CHECKPOINT_EVERY", 3)
     started: list[str] = []
     monkeypatch.setattr(

@@ -29,7 +29,7 @@ from parley.errors import NotFound
 from parley.store import direct
 from parley.store.direct import Db, Query
 from parley.store.messages import as_text, insert_many, insert_messages
-from parley.store.rows import Exploded, assemble
+from parley.store.rows import CONVERSATION_COLUMNS, Exploded, assemble
 from parley.store.tables import conversation_counts, conversations, messages
 
 Outcome = Literal["imported", "updated", "unchanged"]
@@ -84,24 +84,6 @@ def save_many(session: Session, *, owner_id: str, items: Sequence[Exploded]) -> 
     return outcomes
 
 
-_ROW_KEYS = (
-    "id",
-    "title",
-    "update_time",
-    "current_node",
-    "is_archived",
-    "is_starred",
-    "create_time",
-    "default_model_slug",
-    "gizmo_id",
-    "template_id",
-    "extra",
-    "source",
-    "content_hash",
-    "message_count",
-)
-
-
 def _insert(session: Session, *, owner_id: str, items: list[Exploded]) -> None:
     """Insert new conversations and their messages, a statement per table.
 
@@ -113,9 +95,9 @@ def _insert(session: Session, *, owner_id: str, items: list[Exploded]) -> None:
     if d.is_sqlite:
         marker = d.marker
         d.many(
-            f"INSERT INTO conversations (owner_id, {', '.join(_ROW_KEYS)}) "
-            f"VALUES ({', '.join([marker] * (len(_ROW_KEYS) + 1))})",
-            [(owner_id, *[item.row[key] for key in _ROW_KEYS]) for item in items],
+            f"INSERT INTO conversations (owner_id, {', '.join(CONVERSATION_COLUMNS)}) "
+            f"VALUES ({', '.join([marker] * (len(CONVERSATION_COLUMNS) + 1))})",
+            [(owner_id, *[item.row[key] for key in CONVERSATION_COLUMNS]) for item in items],
         )
         last = int(d.sql("SELECT max(pk) FROM conversations")[0][0])
         pks: list[int] = list(range(last - len(items) + 1, last + 1))

@@ -52,6 +52,26 @@ class MessageRow(NamedTuple):
     text: str
 
 
+# The keys of Exploded.row: the columns of ``conversations`` an import writes (and the
+# owner, which the caller adds).
+CONVERSATION_COLUMNS = (
+    "id",
+    "title",
+    "update_time",
+    "current_node",
+    "is_archived",
+    "is_starred",
+    "create_time",
+    "default_model_slug",
+    "gizmo_id",
+    "template_id",
+    "extra",
+    "source",
+    "content_hash",
+    "message_count",
+)
+
+
 @dataclass
 class Exploded:
     id: str

@@ -31,7 +31,7 @@ from parley.store import direct
 from parley.store.conversations import get_pk
 from parley.store.direct import Db, Query
 from parley.store.messages import MESSAGE_COLUMNS, as_text, insert_messages
-from parley.store.rows import MessageRow, explode
+from parley.store.rows import CONVERSATION_COLUMNS, MessageRow, explode
 from parley.store.tables import conversations, messages
 
 MAX_DEPTH = 100_000  # a path longer than this is cut (and a parent cycle cannot loop)
@@ -97,23 +97,7 @@ def node_rows(nodes: Sequence[NewNode]) -> list[MessageRow]:
     return [row._replace(position=node.position) for row, node in zip(rows, nodes, strict=True)]
 
 
-_CONVERSATION_COLUMNS = (
-    "id",
-    "owner_id",
-    "title",
-    "create_time",
-    "update_time",
-    "current_node",
-    "default_model_slug",
-    "is_archived",
-    "is_starred",
-    "gizmo_id",
-    "template_id",
-    "extra",
-    "source",
-    "content_hash",
-    "message_count",
-)
+_CONVERSATION_COLUMNS = ("owner_id", *CONVERSATION_COLUMNS)
 _CREATE = Query(
     insert(conversations)
     .values({name: bindparam(name) for name in _CONVERSATION_COLUMNS})

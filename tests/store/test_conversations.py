@@ -179,3 +179,43 @@ def test_a_list_page_reads_only_the_covering_index(
             params = [owner_id, 1, 100, 0] if archived else [owner_id, 100, 0]
             plan = raw.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         assert "COVERING INDEX ix_conversations_owner_update" in str(plan)
+
+
+def _indexed(session: Session, word: str) -> int | None:
+    """How many messages SQLite's full-text index finds for ``word`` (None elsewhere)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return None
+    sql = "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?"
+    return int(session.connection().exec_driver_sql(sql, (word,)).scalar_one())
+
+
+class _Recording:
+    """A ``binding`` that notes, each time it is let go, the messages stored and how many
+    of them the full-text index finds."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.seen: list[tuple[int, int | None]] = []
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *_: object) -> None:
+        stored = self.session.scalar(select(func.count()).select_from(messages))
+        self.seen.append((int(stored or 0), _indexed(self.session, "there")))
+
+
+def test_save_many_binds_new_rows_inside_binding_and_indexes_them_outside(
+    factory: sessionmaker[Session], owner_id: str
+) -> None:
+    with transaction(factory) as session:
+        binding = _Recording(session)
+        outcomes = conversations.save_many(
+            session, owner_id=owner_id, items=[exploded(simple("b1"))], binding=binding
+        )
+        assert outcomes == ["imported"]
+        stored, indexed = binding.seen[-1]
+        assert stored > 0  # the messages went to the driver while it was held ...
+        if indexed is not None:
+            assert indexed == 0  # ... the statement that indexes them had not run yet
+            assert _indexed(session, "there") == 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal, NamedTuple
 
 import orjson
@@ -55,8 +56,19 @@ class Summary(NamedTuple):
 _SUMMARY_COLUMNS = tuple(conversations.c[name] for name in Summary._fields)
 
 
-def save_many(session: Session, *, owner_id: str, items: Sequence[Exploded]) -> list[Outcome]:
-    """Store a batch of conversations; one outcome per item, in order."""
+def save_many(
+    session: Session,
+    *,
+    owner_id: str,
+    items: Sequence[Exploded],
+    binding: AbstractContextManager[Any] = nullcontext(),
+) -> list[Outcome]:
+    """Store a batch of conversations; one outcome per item, in order.
+
+    New conversations' rows are handed to the driver inside ``binding`` (a lock the
+    caller shares with a Python-bound thread, say), the statements that index them
+    outside it.
+    """
     ids = list({item.id for item in items})
     existing = {
         row.id: row
@@ -74,7 +86,7 @@ def save_many(session: Session, *, owner_id: str, items: Sequence[Exploded]) -> 
         if item.id not in existing and item.id not in fresh:
             fresh[item.id] = item
     if fresh:
-        _insert(session, owner_id=owner_id, items=list(fresh.values()))
+        _insert(session, owner_id=owner_id, items=list(fresh.values()), binding=binding)
     outcomes: list[Outcome] = []
     for item in items:
         if fresh.get(item.id) is item:
@@ -84,7 +96,13 @@ def save_many(session: Session, *, owner_id: str, items: Sequence[Exploded]) -> 
     return outcomes
 
 
-def _insert(session: Session, *, owner_id: str, items: list[Exploded]) -> None:
+def _insert(
+    session: Session,
+    *,
+    owner_id: str,
+    items: list[Exploded],
+    binding: AbstractContextManager[Any],
+) -> None:
     """Insert new conversations and their messages, a statement per table.
 
     On SQLite the rows go straight to the driver's executemany: the first insert takes
@@ -94,11 +112,12 @@ def _insert(session: Session, *, owner_id: str, items: list[Exploded]) -> None:
     d = direct.of(session)
     if d.is_sqlite:
         marker = d.marker
-        d.many(
-            f"INSERT INTO conversations (owner_id, {', '.join(CONVERSATION_COLUMNS)}) "
-            f"VALUES ({', '.join([marker] * (len(CONVERSATION_COLUMNS) + 1))})",
-            [(owner_id, *[item.row[key] for key in CONVERSATION_COLUMNS]) for item in items],
-        )
+        with binding:
+            d.many(
+                f"INSERT INTO conversations (owner_id, {', '.join(CONVERSATION_COLUMNS)}) "
+                f"VALUES ({', '.join([marker] * (len(CONVERSATION_COLUMNS) + 1))})",
+                [(owner_id, *[item.row[key] for key in CONVERSATION_COLUMNS]) for item in items],
+            )
         last = int(d.sql("SELECT max(pk) FROM conversations")[0][0])
         pks: list[int] = list(range(last - len(items) + 1, last + 1))
     else:
@@ -110,7 +129,7 @@ def _insert(session: Session, *, owner_id: str, items: list[Exploded]) -> None:
     rows: list[tuple[Any, ...]] = []
     for pk, item in zip(pks, items, strict=True):
         rows += [(pk, *message) for message in item.messages]
-    insert_many(session, rows=rows)
+    insert_many(session, rows=rows, binding=binding)
 
 
 def save(session: Session, *, owner_id: str, item: Exploded) -> Outcome:
@@ -121,7 +140,7 @@ def save(session: Session, *, owner_id: str, item: Exploded) -> Outcome:
         )
     ).first()
     if current is None:
-        _insert(session, owner_id=owner_id, items=[item])
+        _insert(session, owner_id=owner_id, items=[item], binding=nullcontext())
         return "imported"
     if item.row["content_hash"] is not None and current.content_hash == item.row["content_hash"]:
         return "unchanged"

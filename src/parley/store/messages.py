@@ -15,6 +15,7 @@ Every function takes the session first and never commits.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from parley.store import direct
@@ -45,11 +46,18 @@ def insert_messages(db: Db, *, pk: int, rows: Sequence[MessageRow]) -> None:
     insert_many(db, rows=[(pk, *row) for row in rows])
 
 
-def insert_many(db: Db, *, rows: Sequence[tuple[Any, ...]]) -> None:
+def insert_many(
+    db: Db,
+    *,
+    rows: Sequence[tuple[Any, ...]],
+    binding: AbstractContextManager[Any] = nullcontext(),
+) -> None:
     """Insert ``(conversation_pk, *MessageRow)`` tuples and index their text.
 
-    Goes straight to the driver's executemany; on SQLite the new rows' text then enters
-    the FTS5 index in one ``INSERT ... SELECT``.
+    Goes straight to the driver's executemany, inside ``binding``; on SQLite the new rows'
+    text then enters the FTS5 index in one ``INSERT ... SELECT``, outside it. (The driver
+    lets go of the GIL for every row it steps, so a Python-bound thread beside it turns
+    each row into a GIL hand-over; see :func:`parley.importer.import_paths`.)
     """
     if not rows:
         return
@@ -60,10 +68,12 @@ def insert_many(db: Db, *, rows: Sequence[tuple[Any, ...]]) -> None:
         f"VALUES ({_placeholders(d.marker, cast=sqlite)})"
     )
     if not sqlite:
-        d.many(sql, [(*row[:4], as_text(row[4]), as_text(row[5]), *row[6:]) for row in rows])
+        with binding:
+            d.many(sql, [(*row[:4], as_text(row[4]), as_text(row[5]), *row[6:]) for row in rows])
         return
     before = int(d.sql("SELECT coalesce(max(pk), 0) FROM messages")[0][0])
-    d.many(sql, rows)
+    with binding:
+        d.many(sql, rows)
     d.sql(
         "INSERT INTO messages_fts(rowid, text) "
         "SELECT pk, text FROM messages WHERE pk > ? AND text != ''",

@@ -144,3 +144,20 @@ def test_replicas_share_the_budget_through_redis(web_settings: Settings) -> None
         keys = list(client.scan_iter(f"{prefix}*"))
         if keys:
             client.delete(*keys)
+
+
+@pytest.mark.parametrize(
+    "url", ["/backend-api/conversations", "/backend-api/conversation/not-there"]
+)
+def test_the_backend_api_reads_count_against_the_read_budget_before_the_token(
+    limited: tuple[FastAPI, TestClient], url: str
+) -> None:
+    app, client = limited
+    alice = make_caller(app, "alice")
+    expected = 200 if url.endswith("conversations") else 404
+    assert [get(client, alice, "10.0.0.9", url) for _ in range(BUDGET)] == [expected] * BUDGET
+    assert get(client, alice, "10.0.0.9", url) == 429
+    # a 429 comes before the token is looked at: a wrong token from that address too
+    stranger = Caller(name="stranger", user_id=None, token="wrong")
+    assert get(client, stranger, "10.0.0.9", url) == 429
+    assert get(client, stranger, "10.0.0.10", url) == 401

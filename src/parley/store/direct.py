@@ -103,36 +103,43 @@ class Direct:
             self.observe(sql)
         bound = dict(params) if order is None else tuple(params[name] for name in order)
         cursor = self.connection.cursor()
-        with self._translated(sql, bound):
+        try:
             cursor.execute(sql, bound)
+        except self._errors as error:
+            raise self._translated(sql, bound, error) from error
         return cursor
 
-    @contextmanager
-    def _translated(self, sql: str, params: Any) -> Iterator[None]:
-        """The driver's errors as SQLAlchemy's (IntegrityError, OperationalError ...), so
-        callers catch one family whichever way a statement ran."""
-        dbapi = self.dialect.loaded_dbapi
-        try:
-            yield
-        except dbapi.Error as error:
-            raise DBAPIError.instance(sql, params, error, dbapi.Error) from error
+    def _translated(self, sql: str, params: Any, error: Exception) -> Exception:
+        """The driver's error as SQLAlchemy's (IntegrityError, OperationalError ...), so
+        callers catch one family whichever way a statement ran. (Spelled out at each
+        call, ``except self._errors``, rather than as a context manager: these run a few
+        times per request.)"""
+        return DBAPIError.instance(sql, params, error, self.dialect.loaded_dbapi.Error)
+
+    @property
+    def _errors(self) -> type[Exception]:
+        errors: type[Exception] = self.dialect.loaded_dbapi.Error
+        return errors
 
     def all(self, query: Query, **params: Any) -> list[tuple[Any, ...]]:
         cursor = self._execute(query, params)
         try:
-            with self._translated(query.statement_text, params):
-                return list(cursor.fetchall())
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+        except self._errors as error:
+            raise self._translated(query.statement_text, params, error) from error
         finally:
             cursor.close()
+        return rows
 
     def first(self, query: Query, **params: Any) -> tuple[Any, ...] | None:
         cursor = self._execute(query, params)
         try:
-            with self._translated(query.statement_text, params):
-                row = cursor.fetchone()
-            return tuple(row) if row is not None else None
+            row = cursor.fetchone()
+        except self._errors as error:
+            raise self._translated(query.statement_text, params, error) from error
         finally:
             cursor.close()
+        return tuple(row) if row is not None else None
 
     def scalar(self, query: Query, **params: Any) -> Any:
         row = self.first(query, **params)
@@ -156,9 +163,10 @@ class Direct:
         bound = dict(params) if isinstance(params, Mapping) else tuple(params)
         cursor = self.connection.cursor()
         try:
-            with self._translated(sql, bound):
-                cursor.execute(sql, bound)
-                return list(cursor.fetchall()) if cursor.description else []
+            cursor.execute(sql, bound)
+            return list(cursor.fetchall()) if cursor.description else []
+        except self._errors as error:
+            raise self._translated(sql, bound, error) from error
         finally:
             cursor.close()
 
@@ -168,8 +176,9 @@ class Direct:
             self.observe(sql)
         cursor = self.connection.cursor()
         try:
-            with self._translated(sql, rows[:1]):
-                cursor.executemany(sql, rows)
+            cursor.executemany(sql, rows)
+        except self._errors as error:
+            raise self._translated(sql, rows[:1], error) from error
         finally:
             cursor.close()
 
@@ -238,6 +247,13 @@ class Reader:
             pooled.close()
 
     def run(self, work: Callable[..., T], /, *args: Any) -> T:
+        if self.inline:  # :meth:`connection`, without a context manager's cost
+            raw = self._thread_connection()
+            raw.execute("BEGIN")
+            try:
+                return work(Direct(raw, self.engine.dialect, self.observe), *args)
+            finally:
+                raw.execute("ROLLBACK")
         with self.connection() as db:
             return work(db, *args)
 

@@ -20,8 +20,7 @@ Invariants:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Engine
@@ -228,34 +227,22 @@ class Reader:
                 self._kept.append(connection)
         return connection
 
-    @contextmanager
-    def connection(self) -> Iterator[Direct]:
-        """A Direct inside a read transaction, for the calling thread."""
-        if self.inline:
-            raw = self._thread_connection()
-            raw.execute("BEGIN")
-            try:
-                yield Direct(raw, self.engine.dialect, self.observe)
-            finally:
-                raw.execute("ROLLBACK")
-            return
-        pooled = self.engine.raw_connection()
-        try:
-            yield Direct(pooled.driver_connection, self.engine.dialect, self.observe)
-        finally:
-            pooled.rollback()
-            pooled.close()
-
     def run(self, work: Callable[..., T], /, *args: Any) -> T:
-        if self.inline:  # :meth:`connection`, without a context manager's cost
+        """``work(db, *args)`` with a Direct inside a read transaction, for the calling
+        thread. (No context manager: this runs for every read of a request.)"""
+        if self.inline:
             raw = self._thread_connection()
             raw.execute("BEGIN")
             try:
                 return work(Direct(raw, self.engine.dialect, self.observe), *args)
             finally:
                 raw.execute("ROLLBACK")
-        with self.connection() as db:
-            return work(db, *args)
+        pooled = self.engine.raw_connection()
+        try:
+            return work(Direct(pooled.driver_connection, self.engine.dialect, self.observe), *args)
+        finally:
+            pooled.rollback()
+            pooled.close()
 
     def run_single(self, work: Callable[..., T], /, *args: Any) -> T:
         """:meth:`run` for work of one statement, which is its own snapshot: on SQLite it

@@ -241,3 +241,58 @@ def test_coalesce_joins_waiting_chunks_per_request_in_order() -> None:
         protocol.Chunk(id="a", text="late"),
     ]
     assert coalesce([protocol.Chunk(id="a", text="only")]) == [protocol.Chunk(id="a", text="only")]
+
+
+class HeldSocket:
+    """Stands in for the hub socket: records what is sent; a send waits while ``hold``
+    is clear."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.hold = asyncio.Event()
+        self.hold.set()
+
+    async def send(self, text: str) -> None:
+        await self.hold.wait()
+        self.sent.append(text)
+
+
+def agent_on(socket: HeldSocket, fake: FakeLLM) -> Agent:
+    agent = Agent(config("ws://127.0.0.1:9", fake))
+    agent._ws = socket  # type: ignore[assignment]
+    return agent
+
+
+async def test_a_chunk_leaves_at_once_from_its_task_when_the_socket_is_free(
+    fake: FakeLLM,
+) -> None:
+    socket = HeldSocket()
+    agent = agent_on(socket, fake)  # no writer task runs: only a direct send can send
+    await agent._send_now(protocol.Chunk(id="a", text="hi"))
+    assert [protocol.from_agent(text) for text in socket.sent] == [
+        protocol.Chunk(id="a", text="hi")
+    ]
+    assert agent._outbox.empty()
+
+
+async def test_frames_made_while_one_is_being_sent_queue_behind_it_and_join(
+    fake: FakeLLM,
+) -> None:
+    socket = HeldSocket()
+    agent = agent_on(socket, fake)
+    socket.hold.clear()
+    first = asyncio.create_task(agent._send_now(protocol.Chunk(id="a", text="1")))
+    await asyncio.sleep(0)
+    await agent._send_now(protocol.Chunk(id="a", text="2"))  # queued: a send is in flight
+    await agent._send_now(protocol.Chunk(id="a", text="3"))
+    await agent._send_now(protocol.Done(id="a"))
+    writer = asyncio.create_task(agent._write(socket, agent._outbox))  # type: ignore[arg-type]
+    socket.hold.set()
+    await first
+    await asyncio.wait_for(agent._outbox.join(), DEADLINE)
+    writer.cancel()
+    assert [protocol.from_agent(text) for text in socket.sent] == [
+        protocol.Chunk(id="a", text="1"),
+        protocol.Chunk(id="a", text="23"),
+        protocol.Done(id="a"),
+    ]

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import orjson
 import pytest
 
 from parley.agents import protocol
-from parley.agents.connection import AgentConnection, AgentGone, Call, Owner, request_params
+from parley.agents.connection import (
+    AgentConnection,
+    AgentGone,
+    Call,
+    Owner,
+    TransportClosed,
+    request_params,
+)
 from parley.chat.backends.base import ChatRequest
 
 pytestmark = pytest.mark.anyio
@@ -47,3 +57,67 @@ async def test_a_call_opened_on_a_closed_connection_fails_at_once() -> None:
     agent.closed = True
     call = agent.open_call(ChatRequest(model="m", messages=[]))
     assert isinstance(await call.next(), AgentGone) and not agent.calls
+
+
+class HeldTransport:
+    """A transport whose sends are recorded; while ``hold`` is clear a send waits."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.hold = asyncio.Event()
+        self.hold.set()
+        self.closed = asyncio.Event()
+
+    async def receive(self) -> str | bytes:
+        await self.closed.wait()
+        raise TransportClosed("closed")
+
+    async def send(self, text: str) -> None:
+        await self.hold.wait()
+        self.sent.append(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed.set()
+
+
+def connection(transport: HeldTransport) -> AgentConnection:
+    register = protocol.Register(models=["m"], concurrency=4)
+    owner = Owner(user_id="u", name="u")
+    return AgentConnection(
+        transport, owner=owner, agent_id="a", register=register, heartbeat_interval=30
+    )
+
+
+def sent_ids(transport: HeldTransport) -> list[str]:
+    return [orjson.loads(text)["id"] for text in transport.sent]
+
+
+async def test_a_request_leaves_at_once_when_the_socket_is_free() -> None:
+    transport = HeldTransport()
+    agent = connection(transport)  # not running: there is no writer task to wait for
+    call = agent.open_call(ChatRequest(model="m", messages=[]))
+    await agent.dispatch(call, ChatRequest(model="m", messages=[]))
+    assert sent_ids(transport) == [call.id]
+
+
+async def test_requests_made_while_one_is_being_sent_follow_it_in_order() -> None:
+    transport = HeldTransport()
+    agent = connection(transport)
+    serving = asyncio.create_task(agent.run())
+    transport.hold.clear()  # the socket is busy: the first send waits
+    request = ChatRequest(model="m", messages=[])
+    calls = [agent.open_call(request) for _ in range(3)]
+    first = asyncio.create_task(agent.dispatch(calls[0], request))
+    await asyncio.sleep(0)
+    for call in calls[1:]:
+        await agent.dispatch(call, request)  # queued behind the one in flight
+    agent.end_call(calls[1])  # its cancel joins the queue too
+    transport.hold.set()
+    await first
+    async with asyncio.timeout(5):  # the writer task drains the queue
+        while len(transport.sent) < 4:
+            await asyncio.sleep(0)
+    assert sent_ids(transport) == [calls[0].id, calls[1].id, calls[2].id, calls[1].id]
+    assert [orjson.loads(text)["type"] for text in transport.sent][-1] == "cancel"
+    agent.stop("done")
+    await serving

@@ -8,8 +8,11 @@ Contracts:
   ``--model NAME=LOCAL`` announces NAME and asks the local server for LOCAL;
 * answers every ``ping``; runs each ``request`` as its own task against the local server
   and streams ``chunk`` frames, then ``done`` (or ``error``); ``cancel`` stops the task
-  (and so the local request); all frames leave through one writer, which joins the
-  chunks of a request that queued up while it was sending (:func:`coalesce`);
+  (and so the local request); frames leave one at a time, in the order they were made:
+  a request's chunks and its end go out at once from its task when nothing is queued
+  or being sent (no wait for another task's turn on the loop), everything else through
+  one writer, which joins the chunks of a request that queued up while it was sending
+  (:func:`coalesce`);
 * reconnects after any failure with capped exponential backoff and jitter; a hub that is
   silent for two heartbeat intervals counts as a failure; a refused token (HTTP 401/403)
   or a refused registration is fatal (:class:`AgentRefused`): retrying cannot fix it;
@@ -55,6 +58,8 @@ class Agent:
         self._stopping = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
         self._outbox: asyncio.Queue[protocol.AgentFrame] = asyncio.Queue()
+        self._sending = asyncio.Lock()
+        self._ws: ClientConnection | None = None
 
     def stop(self) -> None:
         """Graceful: take no new work, finish the running requests, then close."""
@@ -126,6 +131,8 @@ class Agent:
             self.agent_id = registered.agent_id
             self.sessions += 1
             self._outbox = asyncio.Queue()
+            self._sending = asyncio.Lock()
+            self._ws = ws
             self.registered.set()
             log.info("registered as %s serving %s", registered.agent_id, ", ".join(models))
             helpers = [
@@ -212,9 +219,9 @@ class Agent:
                 params=request.params,
             ):
                 if delta.text:
-                    self._send(protocol.Chunk(id=request.id, text=delta.text))
+                    await self._send_now(protocol.Chunk(id=request.id, text=delta.text))
                 if delta.final:
-                    self._send(
+                    await self._send_now(
                         protocol.Done(
                             id=request.id,
                             finish_reason=delta.finish_reason,
@@ -234,7 +241,19 @@ class Agent:
                 del self.tasks[request_id]
 
     def _send(self, frame: protocol.AgentFrame) -> None:
+        """Queue ``frame`` for the writer."""
         self._outbox.put_nowait(frame)
+
+    async def _send_now(self, frame: protocol.AgentFrame) -> None:
+        """Send ``frame`` here if nothing is queued or being sent, else queue it behind."""
+        ws = self._ws
+        if ws is None or not self._outbox.empty() or self._sending.locked():
+            self._send(frame)
+            return
+        # ConnectionClosed: the session is ending, and the hub fails the call itself
+        async with self._sending:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(protocol.encode(frame))
 
     async def _write(
         self, ws: ClientConnection, outbox: asyncio.Queue[protocol.AgentFrame]
@@ -245,8 +264,9 @@ class Agent:
             while not outbox.empty():
                 batch.append(outbox.get_nowait())
             try:
-                for frame in coalesce(batch):
-                    await ws.send(protocol.encode(frame))
+                async with self._sending:
+                    for frame in coalesce(batch):
+                        await ws.send(protocol.encode(frame))
             finally:
                 for _ in batch:
                     outbox.task_done()

@@ -2,9 +2,12 @@
 
 Invariants:
 
-* one reader and one writer per socket: :meth:`AgentConnection.run` is the only code that
-  receives, and frames to send go through one queue drained by one writer task, so two
-  requests never interleave bytes on the socket;
+* one reader and one sender at a time per socket: :meth:`AgentConnection.run` is the only
+  code that receives; frames are sent under one lock, in the order they were made, by
+  the writer task that drains the queue or, when nothing is queued and the socket is
+  free, by the coroutine that made the frame (:meth:`AgentConnection.send_now`: a
+  request leaves at once instead of waiting for the writer's turn on a busy loop), so
+  two requests never interleave bytes on the socket;
 * requests are matched to responses by the ``id`` the hub chose (:class:`Call`); frames
   for an id that is no longer running (late chunks after a cancel) are ignored;
 * the hub sends ``ping`` every half heartbeat interval; any frame from the agent counts as
@@ -143,6 +146,7 @@ class AgentConnection:
         self.closed = False
         self.calls: dict[str, Call] = {}
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._sending = asyncio.Lock()
         self._stop = asyncio.Event()
         self._stop_reason = ""
         self._close_code = NORMAL_CLOSURE
@@ -151,25 +155,44 @@ class AgentConnection:
         return model in self.models
 
     def send(self, frame: protocol.HubFrame) -> None:
+        """Queue ``frame`` for the writer task."""
         if not self.closed:
             self._outbox.put_nowait(protocol.encode(frame))
 
+    async def send_now(self, frame: protocol.HubFrame) -> None:
+        """Send ``frame`` here if nothing is queued or being sent, else queue it behind."""
+        if self.closed:
+            return
+        if not self._outbox.empty() or self._sending.locked():
+            self.send(frame)
+            return
+        async with self._sending:
+            try:
+                await self.transport.send(protocol.encode(frame))
+            except TransportClosed:
+                self.stop("the socket closed while sending")
+
     def open_call(self, request: ChatRequest) -> Call:
+        """A call for ``request``, expecting frames; :meth:`dispatch` sends the request."""
         call = Call(uuid.uuid4().hex)
         if self.closed:  # it died between being picked and being used
             call.events.put_nowait(AgentGone(self._stop_reason or "the agent disconnected"))
             return call
         self.calls[call.id] = call
         self.last_message_time = time.time()
-        self.send(
-            protocol.Request(
-                id=call.id,
-                model=request.model,
-                messages=request.messages,
-                params=request_params(request),
-            )
-        )
         return call
+
+    async def dispatch(self, call: Call, request: ChatRequest) -> None:
+        """Send the call's request frame (at once when the socket is free)."""
+        if call.id in self.calls:
+            await self.send_now(
+                protocol.Request(
+                    id=call.id,
+                    model=request.model,
+                    messages=request.messages,
+                    params=request_params(request),
+                )
+            )
 
     def end_call(self, call: Call) -> None:
         """Forget the call; tell the agent to stop it if it is still running there."""
@@ -221,10 +244,11 @@ class AgentConnection:
     async def _write(self) -> str:
         while True:
             text = await self._outbox.get()
-            try:
-                await self.transport.send(text)
-            except TransportClosed:
-                return "the socket closed while sending"
+            async with self._sending:
+                try:
+                    await self.transport.send(text)
+                except TransportClosed:
+                    return "the socket closed while sending"
 
     async def _beat(self) -> str:
         interval = self.heartbeat_interval

@@ -179,6 +179,7 @@ class Hub:
             call = agent.open_call(request)
             ended = False
             try:
+                await agent.dispatch(call, request)
                 while True:
                     event = await call.next()
                     if isinstance(event, protocol.Chunk):

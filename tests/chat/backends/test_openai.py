@@ -216,3 +216,37 @@ async def test_a_server_that_lists_nothing_accepts_any_model() -> None:
         assert await backend.models() == []
         assert backend.accepts_any_model
         assert backend.serves("anything") is None
+
+
+async def test_behind_a_proxy_the_client_stack_sends_the_same_request(
+    fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # transport_for picks httpx's own transport when a proxy is configured; the backend
+    # then sends through the whole httpx client instead of straight to its pool
+    import httpx
+
+    from parley.chat.backends import openai
+
+    monkeypatch.setattr(openai, "transport_for", lambda *_, **__: httpx.AsyncHTTPTransport())
+    fake.script(Reply(pieces=["via ", "httpx"]))
+    backend = OpenAIBackend("b", fake.url, api_key="sk-secret")
+    assert text(await collect(backend)) == "via httpx"
+    assert backend._pool is None
+    (sent,) = fake.chat_requests()
+    assert sent.path == "/v1/chat/completions"
+    assert sent.headers["authorization"] == "Bearer sk-secret"
+    assert sent.headers["accept-encoding"] == "identity"
+    assert sent.body["stream"] is True
+    await backend.aclose()
+
+
+async def test_on_its_own_pool_the_request_skips_the_client_stack(fake: FakeOpenAI) -> None:
+    fake.script(Reply(pieces=["direct"]))
+    backend = OpenAIBackend("b", fake.url, api_key="sk-secret", headers={"x-team": "a"})
+    assert text(await collect(backend)) == "direct"
+    assert backend._pool is not None
+    (sent,) = fake.chat_requests()
+    assert sent.headers["host"] == fake.url.split("//")[1].split("/")[0]
+    assert sent.headers["x-team"] == "a" and sent.headers["accept-encoding"] == "identity"
+    assert sent.headers["content-type"] == "application/json"
+    await backend.aclose()

@@ -36,7 +36,7 @@ import httpx
 import orjson
 
 from parley.chat.backends.base import BackendError, ChatRequest, Chunk
-from parley.chat.backends.pool import transport_for
+from parley.chat.backends.pool import Pool, transport_for
 
 log = logging.getLogger("parley.chat")
 
@@ -91,7 +91,10 @@ class OpenAIBackend:
             self._headers["authorization"] = f"Bearer {api_key}"
         self._max_connections = max_connections
         self._client: httpx.AsyncClient | None = None
+        self._pool: Pool | None = None  # the client's transport, when it is Parley's own
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._completions = httpx.URL(f"{self.base_url}/chat/completions")
+        self._timeouts = httpx.Timeout(timeout, connect=connect_timeout).as_dict()
         self._discovered: list[str] | None = None
         self._discovered_at = 0.0
 
@@ -192,10 +195,7 @@ class OpenAIBackend:
         while True:
             content = orjson.dumps(self.payload(request))
             try:
-                response = await client.send(
-                    client.build_request("POST", "/chat/completions", content=content),
-                    stream=True,
-                )
+                response = await self._post(client, content)
             except _CONNECT_ERRORS as error:
                 if attempt >= self.retries:
                     raise BackendError(
@@ -224,6 +224,24 @@ class OpenAIBackend:
                 continue
             raise _status_error(self.name, response.status_code, body, secret=self._secret)
 
+    async def _post(self, client: httpx.AsyncClient, content: bytes) -> httpx.Response:
+        """POST ``content`` to the completions URL, streamed. On Parley's own pool the
+        request goes straight to it: the client's URL merging, cookie jar, auth and
+        redirect layers cost more per request than the pool itself (and this backend uses
+        none of them: its headers, timeouts and URL are fixed)."""
+        if self._pool is None:
+            return await client.send(
+                client.build_request("POST", self._completions, content=content), stream=True
+            )
+        request = httpx.Request(
+            "POST",
+            self._completions,
+            headers=self._headers,
+            content=content,
+            extensions={"timeout": self._timeouts},
+        )
+        return await self._pool.handle_async_request(request)
+
     def _whole(self, body: bytes) -> Chunk:
         try:
             event = orjson.loads(body)
@@ -241,27 +259,27 @@ class OpenAIBackend:
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
+            transport = transport_for(self.base_url, max_idle=self._max_connections, keepalive=30.0)
             self._client = httpx.AsyncClient(
                 base_url=self.base_url,
                 headers=self._headers,
                 timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
-                transport=transport_for(
-                    self.base_url, max_idle=self._max_connections, keepalive=30.0
-                ),
+                transport=transport,
             )
+            self._pool = transport if isinstance(transport, Pool) else None
             self._loop = loop
         return self._client
 
     async def aclose(self) -> None:
         """Close the pool if it belongs to the running loop (else just forget it)."""
-        client, self._client = self._client, None
+        client, self._client, self._pool = self._client, None, None
         if client is not None and self._loop is asyncio.get_running_loop():
             await client.aclose()
         self._loop = None
 
     def close(self) -> None:
         """Forget the pool (from synchronous code: its connections close with their loop)."""
-        self._client, self._loop = None, None
+        self._client, self._pool, self._loop = None, None, None
 
 
 class _EventReader:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 
+import orjson
 import pytest
 
 from parley.chat.backends.base import BackendError, ChatRequest, Chunk
@@ -250,3 +252,35 @@ async def test_on_its_own_pool_the_request_skips_the_client_stack(fake: FakeOpen
     assert sent.headers["x-team"] == "a" and sent.headers["accept-encoding"] == "identity"
     assert sent.headers["content-type"] == "application/json"
     await backend.aclose()
+
+
+async def test_a_compressed_stream_is_decoded_although_identity_was_asked() -> None:
+    # a server that ignores Accept-Encoding: identity; the backend's fast path (the pool's
+    # raw body) must step aside for httpx's decoders
+    import gzip
+
+    events = b"".join(
+        b"data: " + orjson.dumps({"choices": [{"index": 0, "delta": {"content": piece}}]}) + b"\n\n"
+        for piece in ("zip", "ped")
+    )
+    body = gzip.compress(events + b"data: [DONE]\n\n")
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\n"
+            b"content-length: %d\r\n\r\n" % len(body) + body
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    backend = OpenAIBackend("b", f"http://127.0.0.1:{port}/v1", retries=0)
+    try:
+        assert text(await collect(backend)) == "zipped"
+    finally:
+        await backend.aclose()
+        server.close()

@@ -36,7 +36,7 @@ import httpx
 import orjson
 
 from parley.chat.backends.base import BackendError, ChatRequest, Chunk
-from parley.chat.backends.pool import Pool, transport_for
+from parley.chat.backends.pool import Pool, PoolBody, transport_for
 
 log = logging.getLogger("parley.chat")
 
@@ -165,7 +165,7 @@ class OpenAIBackend:
                 yield chunk
                 return
             reader = _EventReader(self.name)
-            async for raw in response.aiter_bytes():
+            async for raw in _body(response):
                 if reader.done:
                     continue  # read to the end, so that the connection goes back to the pool
                 out, failure = reader.feed(raw)
@@ -280,6 +280,16 @@ class OpenAIBackend:
     def close(self) -> None:
         """Forget the pool (from synchronous code: its connections close with their loop)."""
         self._client, self._pool, self._loop = None, None, None
+
+
+def _body(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The response body as it arrives: straight from Parley's pool when nothing needs
+    decoding (the backend asks for ``identity``), through httpx's decoders otherwise."""
+    if isinstance(response.stream, PoolBody) and response.headers.get(
+        "content-encoding", "identity"
+    ).lower() in ("", "identity"):
+        return response.stream.__aiter__()
+    return response.aiter_bytes()
 
 
 class _EventReader:

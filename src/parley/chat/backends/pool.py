@@ -100,7 +100,7 @@ class Pool(httpx.AsyncBaseTransport):
                     f"the server closed the connection without a response ({error!r})",
                     request=request,
                 ) from None
-            stream = _Body(self, key, connection, status, headers, request, timeouts.get("read"))
+            stream = PoolBody(self, key, connection, status, headers, request, timeouts.get("read"))
             return httpx.Response(
                 status, headers=headers, stream=stream, extensions={"http_version": b"HTTP/1.1"}
             )
@@ -181,7 +181,7 @@ async def _read_head(
     return status, headers
 
 
-class _Body(httpx.AsyncByteStream):
+class PoolBody(httpx.AsyncByteStream):
     """The response body; gives the connection back once it was read to the end.
 
     Chunked framing is decoded from whatever the socket delivered (one await per read,

@@ -94,7 +94,6 @@ class OpenAIBackend:
         self._pool: Pool | None = None  # the client's transport, when it is Parley's own
         self._loop: asyncio.AbstractEventLoop | None = None
         self._completions = httpx.URL(f"{self.base_url}/chat/completions")
-        self._timeouts = httpx.Timeout(timeout, connect=connect_timeout).as_dict()
         self._discovered: list[str] | None = None
         self._discovered_at = 0.0
 
@@ -238,9 +237,16 @@ class OpenAIBackend:
             self._completions,
             headers=self._headers,
             content=content,
-            extensions={"timeout": self._timeouts},
+            extensions={"timeout": self._timeouts()},
         )
         return await self._pool.handle_async_request(request)
+
+    def _timeouts(self) -> dict[str, float | None]:
+        """What the client's ``Timeout`` would hand its transport (read at each request)."""
+        timeouts: dict[str, float | None] = httpx.Timeout(
+            self.timeout, connect=self.connect_timeout
+        ).as_dict()
+        return timeouts
 
     def _whole(self, body: bytes) -> Chunk:
         try:

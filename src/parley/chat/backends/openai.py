@@ -226,8 +226,8 @@ class OpenAIBackend:
     async def _post(self, client: httpx.AsyncClient, content: bytes) -> httpx.Response:
         """POST ``content`` to the completions URL, streamed. On Parley's own pool the
         request goes straight to it: the client's URL merging, cookie jar, auth and
-        redirect layers cost more per request than the pool itself (and this backend uses
-        none of them: its headers, timeouts and URL are fixed)."""
+        redirect layers cost more per request than the pool itself, and this backend uses
+        none of them (its URL and headers are fixed; the timeouts are read each time)."""
         if self._pool is None:
             return await client.send(
                 client.build_request("POST", self._completions, content=content), stream=True

@@ -57,6 +57,7 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("POST", "/api/import"): Expect("token"),
     ("GET", "/api/import/{job_id}"): Expect("token"),
     # web pages (parley.web.pages): public pages decide visibility themselves
+    ("GET", "/"): Expect("public"),  # a redirect to /library, which asks for an account
     ("GET", "/explore"): Expect("public"),
     ("GET", "/sitemap.xml"): Expect("public"),
     ("GET", "/robots.txt"): Expect("public"),

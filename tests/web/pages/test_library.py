@@ -24,6 +24,13 @@ def test_needs_an_account(client: TestClient, alice: Caller) -> None:
     assert client.get("/library", headers=alice.headers).status_code == 200  # tokens work too
 
 
+def test_the_front_door_leads_to_the_library_then_to_signing_in(client: TestClient) -> None:
+    home = client.get("/", headers=HTML, follow_redirects=False)
+    assert home.status_code == 302 and home.headers["location"] == "/library"
+    landed = client.get("/", headers=HTML)
+    assert landed.status_code == 200 and landed.url.path == "/login"
+
+
 def test_lists_and_searches_only_your_conversations(
     app: FastAPI, alice: Caller, bob: Caller, alice_browser: Browser
 ) -> None:

@@ -76,6 +76,17 @@ class Row:
     share: shares.Share | None
 
 
+@router.get(
+    "/",
+    response_class=RedirectResponse,
+    status_code=302,
+    summary="Home: a redirect to /library",
+)
+def home() -> RedirectResponse:
+    """The address ``parley serve`` prints: your library (which signs you in first)."""
+    return RedirectResponse("/library", status_code=302)
+
+
 @router.get("/library", response_class=HTMLResponse)
 def library_page(request: Request, page: int = 1, q: str = "", job: str | None = None) -> Response:
     """Your conversations (search, share controls, import and export), shares and saves."""

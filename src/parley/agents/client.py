@@ -59,7 +59,7 @@ class Agent:
         self._main: asyncio.Task[None] | None = None
         self._outbox: asyncio.Queue[protocol.AgentFrame] = asyncio.Queue()
         self._sending = asyncio.Lock()
-        self._ws: ClientConnection | None = None
+        self._ws: ClientConnection | None = None  # the hub socket while registered
 
     def stop(self) -> None:
         """Graceful: take no new work, finish the running requests, then close."""
@@ -142,6 +142,7 @@ class Agent:
             try:
                 await self._read(ws, http, silence=2 * registered.heartbeat_interval)
             finally:
+                self._ws = None
                 for task in [*helpers, *self.tasks.values()]:
                     task.cancel()
                 await asyncio.gather(*helpers, *self.tasks.values(), return_exceptions=True)

@@ -101,7 +101,7 @@ def _insert(
     *,
     owner_id: str,
     items: list[Exploded],
-    binding: AbstractContextManager[Any],
+    binding: AbstractContextManager[Any] = nullcontext(),
 ) -> None:
     """Insert new conversations and their messages, a statement per table.
 
@@ -140,7 +140,7 @@ def save(session: Session, *, owner_id: str, item: Exploded) -> Outcome:
         )
     ).first()
     if current is None:
-        _insert(session, owner_id=owner_id, items=[item], binding=nullcontext())
+        _insert(session, owner_id=owner_id, items=[item])
         return "imported"
     if item.row["content_hash"] is not None and current.content_hash == item.row["content_hash"]:
         return "unchanged"

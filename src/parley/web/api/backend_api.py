@@ -42,8 +42,8 @@ router = APIRouter(tags=["ChatGPT backend-api"])
 
 # The two GET routes, the busiest, resolve their caller in the body: FastAPI's dependency
 # machinery costs them about a tenth of their time (the OpenAPI schema is the same).
-reader = deps.caller("read")  # rate limit, then the token
-CurrentUser = Annotated[User, Depends(reader)]
+read_caller = deps.caller("read")  # rate limit, then the token
+CurrentUser = Annotated[User, Depends(read_caller)]
 DEFAULT_LIMIT = 28
 MAX_LIMIT = 100
 MAX_TITLE_LENGTH = 10_000
@@ -137,7 +137,7 @@ def _order(errors: list[dict[str, Any]], raw: str | None) -> Order:
     ),
 )
 async def list_conversations(request: Request) -> FastJSON:
-    user = await reader(request)
+    user = await read_caller(request)
     query = request.query_params  # read here: the errors must be in ChatGPT's own shape
     errors: list[dict[str, Any]] = []
     first = _integer(errors, "offset", query.get("offset"), 0, 0, None)
@@ -172,7 +172,7 @@ async def list_conversations(request: Request) -> FastJSON:
     "`current_node`, times as epoch seconds, plus `id` and `conversation_id`.",
 )
 async def get_conversation(request: Request, conversation_id: str) -> FastJSON:
-    user = await reader(request)
+    user = await read_caller(request)
     data = await deps.runtime(request).read(
         lambda db: conversations.load_json(db, owner_id=user.id, conversation_id=conversation_id)
     )

@@ -1,6 +1,6 @@
 """Chat latency and throughput: Parley beside the same requests sent straight to the backend.
 
-    .venv/bin/python bench/chat_bench.py [--streams 100] [--seconds 10] [--concurrency 100]
+    .venv/bin/python bench/chat_bench.py [--streams 100] [--seconds 10] [--arrival spread|lockstep]
 
 What it does, in one run:
 
@@ -15,7 +15,13 @@ What it does, in one run:
    :class:`AgentHook`): their column measures requests answered through an agent;
 4. streaming: for each target, ``--streams`` concurrent keep-alive connections, each
    sending its next request as soon as the previous one ended, for ``--seconds`` after
-   ``--warmup``; time to first token (first text event) and total time (last byte):
+   ``--warmup``; time to first token (first text event) and total time (last byte).
+   With ``--arrival spread`` (the default) the connections make their first requests
+   evenly spread over one reply's duration, as independent users' requests arrive, and
+   so stay spread: at every moment the same number of streams is in flight, and their
+   pieces arrive spread out too. ``--arrival lockstep`` starts them all in the same
+   instant, so that the fake's pieces for all of them come in bursts (the worst case,
+   for comparison). The warm-up begins once every connection has started:
    * direct: ``POST /v1/chat/completions`` on the fake itself (the baseline);
    * rest: ``POST /conversations/{id}/ask`` with ``"stream": true`` (each connection
      chats on in its own conversation, a new one every 8 turns);
@@ -358,10 +364,12 @@ async def worker(
     chat: Chat,
     reply: str,
     streaming: bool,
+    start_at: float,
     measure_from: float,
     stop_at: float,
     result: Result,
 ) -> None:
+    await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
     reader, writer = await asyncio.open_connection("127.0.0.1", target.port, limit=1 << 22)
     try:
         while time.perf_counter() < stop_at:
@@ -403,20 +411,33 @@ def run(
     models: dict[str, str],
     warmup: float,
     seconds: float,
+    spread: float = 0.0,
 ) -> Result:
+    """Load ``target`` from ``connections`` connections; the i-th starts ``i * spread /
+    connections`` seconds in, and the warm-up begins once the last one has."""
     result = Result(target.name)
     me = psutil.Process()
 
     async def main() -> None:
         start = time.perf_counter()
-        measure_from, stop_at = start + warmup, start + warmup + seconds
+        measure_from = start + spread + warmup
+        stop_at = measure_from + seconds
         model = models["paced" if streaming else "instant"]
         tasks = [
-            worker(target, Chat(i, model), reply, streaming, measure_from, stop_at, result)
+            worker(
+                target,
+                Chat(i, model),
+                reply,
+                streaming,
+                start + i * spread / connections,
+                measure_from,
+                stop_at,
+                result,
+            )
             for i in range(connections)
         ]
         gathered = asyncio.gather(*tasks)
-        await asyncio.sleep(warmup)
+        await asyncio.sleep(spread + warmup)
         cpu_server = target.server.cpu_times() if target.server else None
         cpu_me, wall = me.cpu_times(), time.perf_counter()
         await asyncio.sleep(seconds)
@@ -456,7 +477,12 @@ def new_loop() -> asyncio.AbstractEventLoop:
 def report(
     streams: list[Result], plain: list[Result], args: argparse.Namespace, agent_note: str | None
 ) -> bool:
-    print(f"\nstreaming: {args.streams} concurrent streams; the fake's first token after {args.first_delay * 1000:.0f} ms, "
+    arrival = (
+        "first requests spread over one reply's duration"
+        if args.arrival == "spread"
+        else "all started at once"
+    )
+    print(f"\nstreaming: {args.streams} concurrent streams ({arrival}); the fake's first token after {args.first_delay * 1000:.0f} ms, "
           f"then {args.pieces} pieces {args.delay * 1000:.0f} ms apart; {args.seconds:g} s measured after {args.warmup:g} s warm-up")  # fmt: skip
     header = f"{'target':<8} {'req/s':>8} {'ttft p50':>9} {'ttft p99':>9} {'total p50':>10} {'total p99':>10} {'added ttft p50/p99':>19} {'added total p50/p99':>20} {'failed':>7} {'server cpu':>10} {'client cpu':>10}"
     print(header)
@@ -541,6 +567,14 @@ def main() -> None:
         "--delay", type=float, default=0.05, help="Seconds between the paced model's pieces."
     )
     parser.add_argument(
+        "--arrival",
+        choices=("spread", "lockstep"),
+        default="spread",
+        help="How the streams start: 'spread' evenly over one reply's duration, as "
+        "independent users' requests arrive (default), or 'lockstep', all at once, so that "
+        "their pieces come in bursts (the worst case).",
+    )
+    parser.add_argument(
         "--only", default="", help="Comma-separated targets to run (direct always runs)."
     )
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder and logs.")
@@ -591,6 +625,8 @@ def main() -> None:
         if only:
             targets = [t for t in targets if t.name == "direct" or t.name in only]
         reply = "".join(f"tok{i} " for i in range(args.pieces))
+        duration = args.first_delay + args.pieces * args.delay  # one paced reply
+        spread = duration if args.arrival == "spread" else 0.0
         streams = [
             run(
                 t,
@@ -600,6 +636,7 @@ def main() -> None:
                 models=names if t.name != "agent" else agent_models,
                 warmup=args.warmup,
                 seconds=args.seconds,
+                spread=spread,
             )
             for t in targets
         ]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from parley import tree
+from parley.chat.answering import Delta, Event, Rest, Started
 from parley.config import Settings
 from parley.errors import NotFound
 from parley.store import conversations
 from parley.store.db import transaction
+from parley.web.api.chat_rest import sse
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.live_server import LiveServer
 from tests.web.conftest import ADMIN_KEY, Caller, conversation, seed
@@ -327,3 +330,19 @@ def test_a_client_that_goes_away_mid_stream_leaves_an_interrupted_answer(
     assert answer["status"] == "finished_partial_completion"
     assert answer["content"]["parts"] == ["first "]
     assert answer["metadata"]["finish_details"] == {"type": "interrupted"}
+
+
+def test_the_start_and_the_first_text_leave_as_one_chunk() -> None:
+    async def nothing_more() -> AsyncGenerator[Event, None]:
+        return
+        yield
+
+    async def chunks() -> list[bytes]:
+        head: list[Event] = [Started("c", "p", "p", "a", True, "m"), Delta("hi")]
+        return [chunk async for chunk in sse(head, Rest(nothing_more()))]
+
+    (first,) = asyncio.run(chunks())
+    start, delta = first.split(b"\n\n")[:2]
+    assert start.startswith(b"event: start\ndata: ")
+    assert orjson.loads(start.split(b"data: ", 1)[1])["id"] == "a"
+    assert delta == b'event: delta\ndata: {"text":"hi"}'

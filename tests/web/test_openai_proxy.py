@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
 
 import openai
+import orjson
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from parley import tree
+from parley.chat.answering import Delta, Event, Rest, Started
 from parley.config import Settings
 from parley.store import conversations
 from parley.store.db import transaction
+from parley.web.api.openai_proxy import chunks
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.live_server import LiveServer
 from tests.web.conftest import ADMIN_KEY, Caller
@@ -193,3 +197,20 @@ def test_the_proxy_needs_a_token(client: TestClient) -> None:
     response = client.post("/v1/chat/completions", json={"model": "m", "messages": []})
     assert response.status_code == 401
     assert client.get("/v1/models").status_code == 401
+
+
+def test_the_role_and_the_first_text_leave_as_one_chunk() -> None:
+    async def nothing_more() -> AsyncGenerator[Event, None]:
+        return
+        yield
+
+    async def stream() -> list[bytes]:
+        head: list[Event] = [Started("c", None, "p", None, False, "m"), Delta("hi")]
+        rest = Rest(nothing_more())
+        return [chunk async for chunk in chunks(head, rest, include_usage=False)]
+
+    (first,) = asyncio.run(stream())
+    role, text = (orjson.loads(e[6:]) for e in first.split(b"\n\n")[:2])
+    assert role["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert text["choices"][0]["delta"] == {"content": "hi"}
+    assert role["id"] == text["id"] and role["model"] == "m"

@@ -288,25 +288,33 @@ async def collect(events: AsyncIterator[Event]) -> Turn:
     raise RuntimeError("a turn ended without its Turn event")
 
 
-async def prime(events: AsyncGenerator[Event, None]) -> tuple[list[Event], AsyncIterator[Event]]:
+async def prime(events: AsyncGenerator[Event, None]) -> tuple[list[Event], Rest]:
     """Pull events up to the first text (or the end): errors before any text surface here,
-    while a response can still carry a status code. Returns those events and an iterator
-    over all of them that closes ``events`` (storing an interrupted answer) if abandoned.
+    while a response can still carry a status code. Returns those events, which a stream
+    sends together, and the :class:`Rest` of them.
     """
     head: list[Event] = []
     async for event in events:
         head.append(event)
         if not isinstance(event, Started):
             break
+    return head, Rest(events)
 
-    async def replay() -> AsyncIterator[Event]:
-        try:
-            for event in head:
-                yield event
-            async for event in events:
-                yield event
-        finally:
-            with anyio.CancelScope(shield=True):
-                await events.aclose()
 
-    return head, replay()
+class Rest:
+    """The events after :func:`prime`'s head. Closing it closes the turn's events,
+    shielded from cancellation and whether or not it was iterated: an abandoned turn
+    stores what it had, as interrupted."""
+
+    def __init__(self, events: AsyncGenerator[Event, None]) -> None:
+        self._events = events
+
+    def __aiter__(self) -> Rest:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await anext(self._events)
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._events.aclose()

@@ -20,14 +20,14 @@ Contract (the seed's shapes, with its defects fixed):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from parley.chat.answering import Delta, Event, Started, Turn, TurnFailed, collect, prime
+from parley.chat.answering import Delta, Event, Rest, Started, Turn, TurnFailed, collect, prime
 from parley.chat.engine import ChatEngine
 from parley.errors import Unprocessable
 from parley.store.users import User
@@ -36,6 +36,7 @@ from parley.web.api.rest import message_item
 from parley.web.bodies import body_schema, read_body
 from parley.web.responses import FastJSON
 from parley.web.runtime import Runtime
+from parley.web.streaming import EventStream, turn_chunks
 
 router = APIRouter(tags=["Chat GPT REST API"])
 
@@ -104,26 +105,28 @@ def event(name: str, data: Any) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-async def sse(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
-    """The REST dialect's server-sent events (see the module contract)."""
-    try:
-        async for item in events:
-            if isinstance(item, Delta):
-                yield b"event: delta\ndata: " + orjson.dumps({"text": item.text}) + b"\n\n"
-            elif isinstance(item, Started):
-                yield event(
-                    "start",
-                    {
-                        "conversation_id": item.conversation_id,
-                        "parent_id": item.parent_id,
-                        "id": item.node_id,
-                        "model": item.model,
-                    },
-                )
-            else:
-                yield event("done", {"response": response_item(item)})
-    except TurnFailed as error:
-        yield event("error", {"detail": error.detail, "response": response_item(error.turn)})
+def sse_event(item: Event) -> bytes:
+    """One event in the REST dialect (see the module contract)."""
+    if isinstance(item, Delta):
+        return b"event: delta\ndata: " + orjson.dumps({"text": item.text}) + b"\n\n"
+    if isinstance(item, Started):
+        ids = {
+            "conversation_id": item.conversation_id,
+            "parent_id": item.parent_id,
+            "id": item.node_id,
+            "model": item.model,
+        }
+        return event("start", ids)
+    return event("done", {"response": response_item(item)})
+
+
+def sse_failure(error: TurnFailed) -> bytes:
+    return event("error", {"detail": error.detail, "response": response_item(error.turn)})
+
+
+def sse(head: list[Event], rest: Rest) -> AsyncGenerator[bytes, None]:
+    """The REST dialect's server-sent events for a turn (see :func:`turn_chunks`)."""
+    return turn_chunks(head, rest, sse_event, sse_failure)
 
 
 async def respond(request: Request, body: dict[str, Any], events: Any) -> Response:
@@ -131,12 +134,10 @@ async def respond(request: Request, body: dict[str, Any], events: Any) -> Respon
     try:
         if not wants_stream(request, body):
             return FastJSON({"response": response_item(await collect(events))}, status_code=201)
-        _head, replay = await prime(events)
+        head, rest = await prime(events)
     except TurnFailed as error:
         return failure(error)
-    return StreamingResponse(
-        sse(replay), status_code=201, media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    return EventStream(sse(head, rest), status_code=201, headers=SSE_HEADERS)
 
 
 @router.post(

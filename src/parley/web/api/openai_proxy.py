@@ -26,21 +26,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from parley.chat import proxy
-from parley.chat.answering import Delta, Event, Started, Turn, TurnFailed, collect, prime
+from parley.chat.answering import Delta, Event, Rest, Started, Turn, TurnFailed, collect, prime
 from parley.errors import Unprocessable
 from parley.store.users import User
 from parley.web import deps
 from parley.web.api.chat_rest import SSE_HEADERS, Asker, chat_engine
 from parley.web.bodies import read_body
 from parley.web.responses import FastJSON
+from parley.web.streaming import EventStream, turn_chunks
 
 router = APIRouter(tags=["OpenAI-compatible"])
 
@@ -98,19 +99,17 @@ async def chat_completions(request: Request, user: Asker, body: Body) -> Respons
                 "X-Parley-Message-Id": turn.node_id,
             }
             return FastJSON(completion(turn), headers=headers)
-        head, replay = await prime(events)
+        head, rest = await prime(events)
     except TurnFailed as failed:
-        error = {"message": failed.detail, "type": "backend_error", "code": failed.status}
         return FastJSON(
-            {"detail": failed.detail, "error": error},
+            {"detail": failed.detail, "error": openai_error(failed)},
             status_code=failed.status,
             headers={"X-Parley-Conversation-Id": failed.turn.conversation_id},
         )
     started = head[0]
     assert isinstance(started, Started)
-    return StreamingResponse(
-        chunks(replay, started, include_usage=wants_usage),
-        media_type="text/event-stream",
+    return EventStream(
+        chunks(head, rest, include_usage=wants_usage),
         headers={**SSE_HEADERS, "X-Parley-Conversation-Id": started.conversation_id},
     )
 
@@ -136,34 +135,42 @@ def completion(turn: Turn) -> dict[str, Any]:
     return body
 
 
-async def chunks(
-    events: AsyncIterator[Event], started: Started, *, include_usage: bool
-) -> AsyncIterator[bytes]:
-    """OpenAI's ``chat.completion.chunk`` events for a turn's events."""
-    created = int(time.time())
-    head = orjson.dumps(
+def chunks(head: list[Event], rest: Rest, *, include_usage: bool) -> AsyncGenerator[bytes, None]:
+    """OpenAI's ``chat.completion.chunk`` events for a turn's events: the role and what
+    :func:`prime` pulled as one chunk, a chunk per piece of text, then the end as one."""
+    started = head[0]
+    assert isinstance(started, Started)
+    opening = orjson.dumps(
         {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion.chunk",
-            "created": created,
+            "created": int(time.time()),
             "model": started.model,
             "system_fingerprint": None,
         }
     )[:-1]
-    prefix = b"data: " + head + b',"choices":[{"index":0,"delta":'
+    prefix = b"data: " + opening + b',"choices":[{"index":0,"delta":'
     suffix = b',"logprobs":null,"finish_reason":null}]}\n\n'
-    yield prefix + b'{"role":"assistant","content":""}' + suffix
-    try:
-        async for item in events:
-            if isinstance(item, Delta):
-                yield prefix + b'{"content":' + orjson.dumps(item.text) + b"}" + suffix
-            elif isinstance(item, Turn):
-                reason = orjson.dumps(item.finish_reason)
-                yield prefix + b'{},"logprobs":null,"finish_reason":' + reason + b"}]}\n\n"
-                if include_usage:
-                    usage = orjson.dumps(item.usage or None)
-                    yield b"data: " + head + b',"choices":[],"usage":' + usage + b"}\n\n"
-                yield _DONE
-    except TurnFailed as failed:
-        error = {"message": failed.detail, "type": "backend_error", "code": failed.status}
-        yield b"data: " + orjson.dumps({"error": error}) + b"\n\n"
+
+    def encoded(item: Event) -> bytes:
+        if isinstance(item, Delta):
+            return prefix + b'{"content":' + orjson.dumps(item.text) + b"}" + suffix
+        if isinstance(item, Started):
+            return prefix + b'{"role":"assistant","content":""}' + suffix
+        reason = orjson.dumps(item.finish_reason)
+        end = [prefix + b'{},"logprobs":null,"finish_reason":' + reason + b"}]}\n\n"]
+        if include_usage:
+            usage = orjson.dumps(item.usage or None)
+            end.append(b"data: " + opening + b',"choices":[],"usage":' + usage + b"}\n\n")
+        return b"".join([*end, _DONE])
+
+    return turn_chunks(head, rest, encoded, failure)
+
+
+def openai_error(failed: TurnFailed) -> dict[str, Any]:
+    """OpenAI's error object for a failed model call (the ``openai`` client shows it)."""
+    return {"message": failed.detail, "type": "backend_error", "code": failed.status}
+
+
+def failure(failed: TurnFailed) -> bytes:
+    return b"data: " + orjson.dumps({"error": openai_error(failed)}) + b"\n\n"

@@ -546,7 +546,8 @@ def report(
                 v1.rps >= TARGET_V1_RPS,
             )
         )
-    failed = sum(r.failed for r in [*(r for rs in streams.values() for r in rs), *plain])
+    measured = [result for results in streams.values() for result in results] + plain
+    failed = sum(r.failed for r in measured)
     checks.append((f"failed requests: {failed} == 0", failed == 0))
     print("\ntargets:")
     for label, passed in checks:

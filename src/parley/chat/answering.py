@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -312,8 +312,8 @@ class Rest:
     def __aiter__(self) -> Rest:
         return self
 
-    async def __anext__(self) -> Event:
-        return await anext(self._events)
+    def __anext__(self) -> Awaitable[Event]:
+        return anext(self._events)  # the generator's own awaitable: no extra frame per event
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):

@@ -29,7 +29,7 @@ from contextlib import aclosing
 
 import anyio
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from parley.chat.answering import Event, Rest, TurnFailed
 
@@ -64,12 +64,16 @@ class EventStream(Response):
                     }
                     await send(start)
                     if first is not None:
-                        await send({"type": "http.response.body", "body": first, "more_body": True})
+                        await send(_body(first))
                     async for chunk in chunks:
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                        await send(_body(chunk))
+                    await send(_body(b"", more=False))
             finally:
                 watcher.cancel()
+
+
+def _body(chunk: bytes, *, more: bool = True) -> Message:
+    return {"type": "http.response.body", "body": chunk, "more_body": more}
 
 
 async def _until_gone(receive: Receive, stream: anyio.CancelScope) -> None:

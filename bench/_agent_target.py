@@ -24,7 +24,9 @@ Run on its own, it measures what the agent path alone adds, without the chat eng
 It starts the same fake backend, a server that carries only the agents' routes and a bare
 ``POST /v1/chat/completions`` streaming straight from the hub (no storage, no auth), and
 the same agent processes; then it measures direct vs. that route with chat_bench's load
-generator and prints the added latency p50/p99 with PASS/FAIL against 10 ms at p50.
+generator (streams arriving spread, as chat_bench's ``spread``; the added latency per
+request, with the fake's timings) and prints the added latency p50/p99 with PASS/FAIL
+against 10 ms at p50.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-MODELS = {"paced": "agent-paced", "instant": "agent-instant"}
+MODELS = {"paced": "agent-paced", "instant": "agent-instant", "batched": "agent-batched"}
 
 
 class AgentTarget:
@@ -274,6 +276,8 @@ def main() -> None:
                     models=names,
                     warmup=args.warmup,
                     seconds=args.seconds,
+                    spread=(args.first_delay + args.pieces * args.delay) if streaming else 0.0,
+                    fake_port=fake_port,
                 )
                 wall = time.perf_counter() - wall
                 used = sum(
@@ -291,6 +295,15 @@ def main() -> None:
     raise SystemExit(0 if passed else 1)
 
 
+def _added(bench: ModuleType, r: Any, base: Any, q: float, which: str, *, streaming: bool) -> float:
+    """What ``r`` adds to ``base`` at percentile ``q``: per request with the fake's timings
+    when streaming (``chat_bench.attribute``), else the difference of the percentiles."""
+    if streaming:
+        return float(bench.added_ms(r, base, q, which))
+    ms = bench.percentile_ms
+    return float(ms(getattr(r, which), q) - ms(getattr(base, which), q))
+
+
 def _report(bench: ModuleType, results: list[tuple[bool, Any]], args: argparse.Namespace) -> bool:
     ms = bench.percentile_ms
     checks = []
@@ -306,25 +319,27 @@ def _report(bench: ModuleType, results: list[tuple[bool, Any]], args: argparse.N
         print(
             f"{'target':12}{'req/s':>8}{'ttft p50':>11}{'ttft p99':>11}{'total p50':>11}{'total p99':>11}{'added total p50/p99':>24}{'failed':>8}{'server cpu':>12}{'agent cpu':>11}"
         )
+
+        def added(
+            r: Any, q: float, which: str = "total", base: Any = base, streaming: bool = streaming
+        ) -> float:
+            return _added(bench, r, base, q, which, streaming=streaming)
+
         for r in rows:
-            added = (
-                f"{ms(r.total, 0.5) - ms(base.total, 0.5):.2f}/{ms(r.total, 0.99) - ms(base.total, 0.99):.2f} ms"
-                if r is not base
-                else ""
-            )
+            added_text = f"{added(r, 0.5):.2f}/{added(r, 0.99):.2f} ms" if r is not base else ""
             print(
-                f"{r.name:12}{r.rps:8.1f}{ms(r.ttft, 0.5):9.2f}ms{ms(r.ttft, 0.99):9.2f}ms{ms(r.total, 0.5):9.2f}ms{ms(r.total, 0.99):9.2f}ms{added:>24}{r.failed:8d}{r.server_cpu:11.0f}%{getattr(r, 'agent_cpu', float('nan')):10.0f}%"
+                f"{r.name:12}{r.rps:8.1f}{ms(r.ttft, 0.5):9.2f}ms{ms(r.ttft, 0.99):9.2f}ms{ms(r.total, 0.5):9.2f}ms{ms(r.total, 0.99):9.2f}ms{added_text:>24}{r.failed:8d}{r.server_cpu:11.0f}%{getattr(r, 'agent_cpu', float('nan')):10.0f}%"
             )
         hub = rows[1]
         if streaming:
-            added_ttft = ms(hub.ttft, 0.5) - ms(base.ttft, 0.5)
+            added_ttft = added(hub, 0.5, "ttft")
             checks.append(
                 (
                     f"agent path: added first token latency p50 {added_ttft:.2f} ms < 10 ms",
                     added_ttft < 10,
                 )
             )
-        added_total = ms(hub.total, 0.5) - ms(base.total, 0.5)
+        added_total = added(hub, 0.5)
         checks.append(
             (
                 f"agent path ({'streaming' if streaming else 'non-streaming'}): added total latency p50 {added_total:.2f} ms < 10 ms",

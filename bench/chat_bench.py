@@ -1,42 +1,44 @@
 """Chat latency and throughput: Parley beside the same requests sent straight to the backend.
 
-    .venv/bin/python bench/chat_bench.py [--streams 100] [--seconds 10] [--arrival both|spread|lockstep]
+    .venv/bin/python bench/chat_bench.py [--streams 100] [--seconds 10] [--arrival spread,batched,herd]
 
 What it does, in one run:
 
 1. starts the fake OpenAI-compatible backend (``tests/support/fake_openai.py``) in a child
-   process; it serves two models: ``paced`` (the first token after ``--first-delay``
-   seconds, then ``--pieces`` pieces ``--delay`` seconds apart, like an LLM streaming)
-   and ``instant`` (the same reply at once);
-2. starts the real Parley server in a child process (``create_app`` under uvicorn, with
-   uvloop and httptools when installed) on a fresh SQLite library, with
+   process, recording its timings; it serves three models: ``paced`` (the first token
+   after ``--first-delay`` seconds, then ``--pieces`` pieces ``--delay`` seconds apart,
+   like an LLM streaming), ``batched`` (the same, every piece on the shared steps of
+   ``--delay`` on the monotonic clock, like a server decoding all its requests in one
+   batch) and ``instant`` (the same reply at once);
+2. starts ``bench/_relay.py`` in front of the fake (a byte-for-byte relay: the scale) and
+   the real Parley server in a child process (``create_app`` under uvicorn, with uvloop
+   and httptools when installed) on a fresh SQLite library, with
    ``PARLEY_OPENAI_BASE_URL`` pointing at the fake, and issues a user token;
 3. if ``bench/_agent_target.py`` exists, lets it start worker agents (see
    :class:`AgentHook`): their column measures requests answered through an agent;
 4. streaming: for each target, ``--streams`` concurrent keep-alive connections, each
    sending its next request as soon as the previous one ended, for ``--seconds`` after
    ``--warmup``; time to first token (first text event) and total time (last byte).
-   Two arrival patterns, each measured (``--arrival both``, the default) or one alone:
-   ``spread``: the connections make their first requests evenly spread over one reply's
-   duration, as independent users' requests arrive, and so stay spread; ``lockstep``:
-   all start in the same instant, and the fake paces them alike, so the pieces of all
-   the replies arrive within a millisecond of each other, as from a server that decodes
-   its requests in one batch (the hardest case for a relay). The warm-up begins once
-   every connection has started:
+   Arrival patterns (:data:`ARRIVALS`): ``spread`` (first requests evenly spread over one
+   reply's duration, as independent users' requests arrive), ``batched`` (spread, on the
+   ``batched`` model) and ``herd`` (all started in the same instant; not judged). The
+   warm-up begins once every connection has started:
    * direct: ``POST /v1/chat/completions`` on the fake itself (the baseline);
+   * relay: the same through ``bench/_relay.py`` (not judged);
    * rest: ``POST /conversations/{id}/ask`` with ``"stream": true`` (each connection
      chats on in its own conversation, a new one every 8 turns);
    * v1: ``POST /v1/chat/completions`` on Parley, each request extending the
      connection's chat (so the proxy continues the stored conversation);
-   * agent: as v1, with a model only the agents serve;
+   * agent: as v1, with models only the agents serve;
 5. throughput: the same without streaming on the ``instant`` model, ``--concurrency``
    connections, direct and v1 (and agent);
-6. prints per target the requests/s, p50/p99 of both times, the added latency (target
-   percentile minus direct percentile), the CPU used by the server and this load
-   generator, and the targets with PASS/FAIL: added p50 (first token and total) under
-   5 ms for rest and v1 and under 10 ms through an agent, under each arrival pattern
-   measured; at least 300 non-streaming requests/s through /v1; no failed request. Exit
-   status 0 only when all pass.
+6. prints per target the requests/s, p50/p99 of both times, the added latency per
+   request (:func:`attribute`: each request's time minus the fake's own part of it, that
+   percentile minus the direct requests'), where that time goes, the CPU used by the
+   server and this load generator, and the targets with PASS/FAIL: added p50 (first
+   token and total) under 5 ms for rest and v1 and under 10 ms through an agent, under
+   each judged pattern measured; at least 300 non-streaming requests/s through /v1; no
+   failed request. Exit status 0 only when all pass.
 
 Every figure printed comes from the measurement of this run.
 """
@@ -128,7 +130,22 @@ def start_fake(args: argparse.Namespace, log: Path) -> tuple[subprocess.Popen[by
         sys.executable, "-m", "tests.support.fake_openai", "--port", str(port),
         "--pieces", str(args.pieces), "--first-delay", str(args.first_delay),
         "--delay", str(args.delay), "--paced-model", "paced", "--instant-model", "instant",
+        "--batched-model", "batched", "--timings",
     ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    wait_http(proc, f"http://127.0.0.1:{port}/v1/models", log)
+    return proc, port
+
+
+def start_relay(fake_port: int, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    command = [
+        sys.executable,
+        str(Path(__file__).with_name("_relay.py")),
+        str(port),
+        str(fake_port),
+    ]
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     wait_http(proc, f"http://127.0.0.1:{port}/v1/models", log)
@@ -228,6 +245,13 @@ class Result:
     statuses: Counter[int] = field(default_factory=Counter)
     server_cpu: float = float("nan")
     client_cpu: float = 0.0
+    prompts: list[str] = field(default_factory=list)  # the prompt of each measured request
+    sent: list[float] = field(default_factory=list)  # when each was sent (time.monotonic)
+    # Per streamed request: its time minus the fake's own part of it (see ``attribute``).
+    outside_ttft: list[float] = field(default_factory=list)
+    outside_total: list[float] = field(default_factory=list)
+    to_backend: list[float] = field(default_factory=list)  # sent -> the fake had read it
+    unmatched: int = 0  # measured requests the fake has no timings for
 
     @property
     def ok(self) -> int:
@@ -240,6 +264,43 @@ class Result:
     @property
     def rps(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
+
+
+def fetch_timings(fake_port: int) -> dict[str, list[float]]:
+    """The fake's timings of the streamed replies since the last call (and forget them)."""
+    url = f"http://127.0.0.1:{fake_port}/fake/timings"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        timings: dict[str, list[float]] = orjson.loads(response.read())
+    return timings
+
+
+def attribute(result: Result, timings: dict[str, list[float]]) -> None:
+    """Subtract, from each measured request, the time the fake itself spent on it.
+
+    The fake stamps when it had read the request, wrote the first text and wrote the end;
+    the client stamps when it sent the request and read the first text and the end; all
+    on ``time.monotonic()``, one clock for every process of the machine. What is left of
+    a request's time is what happened outside the fake: the way there and back, through
+    Parley for the Parley targets. The fake's own pacing, and how late its timers fire
+    when the machine is busy, cancel out.
+    """
+    samples = zip(result.prompts, result.sent, result.ttft, result.total, strict=True)
+    for prompt, sent, ttft, total in samples:
+        stamps = timings.get(prompt)
+        if stamps is None:
+            result.unmatched += 1
+            continue
+        read, first, end = stamps
+        result.to_backend.append(read - sent)
+        result.outside_ttft.append(ttft - (first - read))
+        result.outside_total.append(total - (end - read))
+
+
+def added_ms(result: Result, base: Result, q: float, which: str) -> float:
+    """The latency ``result`` adds at percentile ``q``: its time outside the fake minus the
+    direct requests' (``which`` is "ttft" or "total")."""
+    mine, theirs = getattr(result, f"outside_{which}"), getattr(base, f"outside_{which}")
+    return percentile_ms(mine, q) - percentile_ms(theirs, q)
 
 
 def percentile_ms(values: list[float], q: float) -> float:
@@ -301,7 +362,7 @@ def http_request(port: int, path: str, body: dict[str, Any], token: str | None) 
 def openai_target(name: str, port: int, token: str | None, models: dict[str, str]) -> Target:
     def build(chat: Chat, streaming: bool) -> bytes:
         messages = [*chat.history, {"role": "user", "content": chat.next_prompt()}]
-        model = models["paced" if streaming else "instant"]
+        model = chat.model if streaming else models["instant"]
         return http_request(
             port,
             "/v1/chat/completions",
@@ -317,7 +378,7 @@ def rest_target(port: int, token: str) -> Target:
         body = {
             "prompt": chat.next_prompt(),
             "stream": streaming,
-            "model": "paced" if streaming else "instant",
+            "model": chat.model if streaming else "instant",
         }
         path = (
             f"/conversations/{chat.conversation_id}/ask"
@@ -331,9 +392,10 @@ def rest_target(port: int, token: str) -> Target:
 
 async def exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, marker: bytes
-) -> tuple[int, float, float, bytes]:
-    """Send one request; (status, seconds to the first text, seconds to the end, first chunk)."""
-    clock = time.perf_counter
+) -> tuple[int, float, float, float, bytes]:
+    """Send one request; (status, when it was sent, seconds to the first text, seconds to the
+    end, first chunk)."""
+    clock = time.monotonic  # the clock the fake stamps its timings with
     sent = clock()
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
@@ -358,7 +420,7 @@ async def exchange(
         opening = await reader.readexactly(length) if length else b""
         first = clock()
     done = clock()
-    return status, (first or done) - sent, done - sent, opening
+    return status, sent, (first or done) - sent, done - sent, opening
 
 
 async def worker(
@@ -377,11 +439,11 @@ async def worker(
         while time.perf_counter() < stop_at:
             started = time.perf_counter()
             try:
-                status, ttft, total, opening = await exchange(
+                status, sent, ttft, total, opening = await exchange(
                     reader, writer, target.build(chat, streaming), target.first_marker
                 )
             except (ConnectionError, asyncio.IncompleteReadError):
-                status, ttft, total, opening = 0, 0.0, 0.0, b""
+                status, sent, ttft, total, opening = 0, 0.0, 0.0, 0.0, b""
                 writer.close()
                 reader, writer = await asyncio.open_connection(
                     "127.0.0.1", target.port, limit=1 << 22
@@ -391,6 +453,8 @@ async def worker(
                 if 200 <= status < 300:
                     result.ttft.append(ttft)
                     result.total.append(total)
+                    result.prompts.append(chat.next_prompt())
+                    result.sent.append(sent)
             if 200 <= status < 300:
                 if chat.conversation_id is None and target.name == "rest":
                     at = opening.find(b'"conversation_id":"')
@@ -414,17 +478,22 @@ def run(
     warmup: float,
     seconds: float,
     spread: float = 0.0,
+    pace: str = "paced",
+    fake_port: int | None = None,
 ) -> Result:
     """Load ``target`` from ``connections`` connections; the i-th starts ``i * spread /
-    connections`` seconds in, and the warm-up begins once the last one has."""
+    connections`` seconds in, and the warm-up begins once the last one has. With
+    ``fake_port``, streamed requests are attributed with the fake's timings (``attribute``)."""
     result = Result(target.name)
+    if fake_port is not None and streaming:
+        fetch_timings(fake_port)  # forget the earlier runs' timings
     me = psutil.Process()
 
     async def main() -> None:
         start = time.perf_counter()
         measure_from = start + spread + warmup
         stop_at = measure_from + seconds
-        model = models["paced" if streaming else "instant"]
+        model = models[pace if streaming else "instant"]
         tasks = [
             worker(
                 target,
@@ -461,6 +530,8 @@ def run(
     finally:
         loop.close()
     result.seconds = seconds
+    if fake_port is not None and streaming:
+        attribute(result, fetch_timings(fake_port))
     return result
 
 
@@ -476,9 +547,32 @@ def new_loop() -> asyncio.AbstractEventLoop:
 # --- the report -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """How the streams of one measurement start, and how the fake paces them."""
+
+    description: str
+    spread: bool  # first requests spread over one reply's duration (else all at once)
+    pace: str  # the fake's model: "paced" (each reply on its own timers) or "batched"
+    judged: bool  # the latency targets hold for it
+
+
 ARRIVALS = {
-    "spread": "first requests spread over one reply's duration",
-    "lockstep": "all started at once: the pieces of every reply arrive together",
+    "spread": Arrival(
+        "independent users: first requests spread over one reply's duration", True, "paced", True
+    ),
+    "batched": Arrival(
+        "spread, and the fake sends the pieces of all replies on shared 50 ms steps, as a batching server does",
+        True,
+        "batched",
+        True,
+    ),
+    "herd": Arrival(
+        "all started at once, so each round of requests arrives together; not a target",
+        False,
+        "paced",
+        False,
+    ),
 }
 
 
@@ -488,9 +582,9 @@ def report(
     args: argparse.Namespace,
     agent_note: str | None,
 ) -> bool:
-    header = f"{'target':<8} {'req/s':>8} {'ttft p50':>9} {'ttft p99':>9} {'total p50':>10} {'total p99':>10} {'added ttft p50/p99':>19} {'added total p50/p99':>20} {'failed':>7} {'server cpu':>10} {'client cpu':>10}"
+    header = f"{'target':<8} {'req/s':>6} {'ttft p50':>9} {'ttft p99':>9} {'total p50':>10} {'total p99':>10} {'added ttft p50/p99':>19} {'added total p50/p99':>20} {'p50 diff ttft/total':>20} {'failed':>6} {'server cpu':>10} {'client cpu':>10}"
     for arrival, results in streams.items():
-        print(f"\nstreaming, {arrival}: {args.streams} concurrent streams ({ARRIVALS[arrival]}); the fake's first token after {args.first_delay * 1000:.0f} ms, "
+        print(f"\nstreaming, {arrival}: {args.streams} concurrent streams ({ARRIVALS[arrival].description}); the fake's first token after {args.first_delay * 1000:.0f} ms, "
               f"then {args.pieces} pieces {args.delay * 1000:.0f} ms apart; {args.seconds:g} s measured after {args.warmup:g} s warm-up")  # fmt: skip
         print(header)
         base = results[0]
@@ -498,12 +592,28 @@ def report(
             added = ""
             if r is not base:
                 added = (
-                    f"{percentile_ms(r.ttft, 0.5) - percentile_ms(base.ttft, 0.5):>8.2f}/{percentile_ms(r.ttft, 0.99) - percentile_ms(base.ttft, 0.99):<8.2f}ms "
-                    f"{percentile_ms(r.total, 0.5) - percentile_ms(base.total, 0.5):>9.2f}/{percentile_ms(r.total, 0.99) - percentile_ms(base.total, 0.99):<8.2f}ms"
+                    f"{added_ms(r, base, 0.5, 'ttft'):>8.2f}/{added_ms(r, base, 0.99, 'ttft'):<7.2f}ms "
+                    f"{added_ms(r, base, 0.5, 'total'):>9.2f}/{added_ms(r, base, 0.99, 'total'):<7.2f}ms "
+                    f"{percentile_ms(r.ttft, 0.5) - percentile_ms(base.ttft, 0.5):>9.2f}/{percentile_ms(r.total, 0.5) - percentile_ms(base.total, 0.5):<7.2f}ms"
                 )
             print(
-                f"{r.name:<8} {r.rps:>8.1f} {percentile_ms(r.ttft, 0.5):>7.2f}ms {percentile_ms(r.ttft, 0.99):>7.2f}ms {percentile_ms(r.total, 0.5):>8.2f}ms {percentile_ms(r.total, 0.99):>8.2f}ms {added:>40} {r.failed:>7} {r.server_cpu:>9.0f}% {r.client_cpu:>9.0f}%"
+                f"{r.name:<8} {r.rps:>6.1f} {percentile_ms(r.ttft, 0.5):>7.2f}ms {percentile_ms(r.ttft, 0.99):>7.2f}ms {percentile_ms(r.total, 0.5):>8.2f}ms {percentile_ms(r.total, 0.99):>8.2f}ms {added:>60} {r.failed:>6} {r.server_cpu:>9.0f}% {r.client_cpu:>9.0f}%"
             )
+    for arrival, results in streams.items():
+        print(f"\nwhere a request's time outside the fake goes, {arrival} (p50, ms):")
+        print(f"{'target':<8} {'to the backend':>15} {'first text back':>16} {'end back':>9}")
+        for r in results:
+            back_first = [o - b for o, b in zip(r.outside_ttft, r.to_backend, strict=True)]
+            back_end = [o - b for o, b in zip(r.outside_total, r.to_backend, strict=True)]
+            print(
+                f"{r.name:<8} {percentile_ms(r.to_backend, 0.5):>15.2f} {percentile_ms(back_first, 0.5):>16.2f} {percentile_ms(back_end, 0.5):>9.2f}"
+            )
+    print(
+        "\nadded: per request, its time minus the fake's own part of it (from the fake's timings), "
+        "then that percentile minus the direct requests'; p50 diff: the target's p50 minus direct's "
+        "(it also moves with the fake's own timing); relay: a byte-for-byte relay (bench/_relay.py), "
+        "the scale, not judged"
+    )
     print(
         f"\nnon-streaming: {args.concurrency} connections, the 'instant' model, {args.seconds:g} s measured"
     )
@@ -523,14 +633,15 @@ def report(
         print(f"\nagent: {agent_note}")
     checks: list[tuple[str, bool]] = []
     for arrival, results in streams.items():
+        if not ARRIVALS[arrival].judged:
+            continue
         base = results[0]
         for r in results[1:]:
+            if r.name == "relay":
+                continue
             bound = TARGET_AGENT_ADDED_MS if r.name == "agent" else TARGET_ADDED_MS
-            for label, values, baseline in (
-                ("first token", r.ttft, base.ttft),
-                ("total", r.total, base.total),
-            ):
-                added = percentile_ms(values, 0.5) - percentile_ms(baseline, 0.5)
+            for label, which in (("first token", "ttft"), ("total", "total")):
+                added = added_ms(r, base, 0.5, which)
                 checks.append(
                     (
                         f"{r.name} ({arrival}): added {label} latency p50 {added:.2f} ms"
@@ -549,6 +660,10 @@ def report(
     measured = [result for results in streams.values() for result in results] + plain
     failed = sum(r.failed for r in measured)
     checks.append((f"failed requests: {failed} == 0", failed == 0))
+    unmatched = sum(r.unmatched for results in streams.values() for r in results)
+    checks.append(
+        (f"streamed requests without the fake's timings: {unmatched} == 0", unmatched == 0)
+    )
     print("\ntargets:")
     for label, passed in checks:
         print(f"  {'PASS' if passed else 'FAIL'}  {label}")
@@ -579,12 +694,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--arrival",
-        choices=("both", "spread", "lockstep"),
-        default="both",
-        help="How the streams start: 'spread' evenly over one reply's duration, as "
-        "independent users' requests arrive; 'lockstep', all at once, so that their pieces "
-        "come in bursts, as from a server that batches them; 'both' (default) measures "
-        "each, and the targets hold for each.",
+        default="spread,batched",
+        help="Comma-separated arrival patterns to measure (default: spread,batched, the "
+        "judged ones): " + "; ".join(f"'{name}': {a.description}" for name, a in ARRIVALS.items()),
     )
     parser.add_argument(
         "--only", default="", help="Comma-separated targets to run (direct always runs)."
@@ -619,14 +731,18 @@ def main() -> None:
         processes.append(server)
         server_process = psutil.Process(server.pid)
         fake_process = psutil.Process(fake.pid)
-        names = {"paced": "paced", "instant": "instant"}
+        names = {"paced": "paced", "instant": "instant", "batched": "batched"}
+        relay, relay_port = start_relay(fake_port, workdir / "relay.log")
+        processes.append(relay)
         targets = [
             openai_target("direct", fake_port, None, names),
+            openai_target("relay", relay_port, None, names),
             rest_target(port, token),
             openai_target("v1", port, token, names),
         ]
         targets[0].server = fake_process
-        for target in targets[1:]:
+        targets[1].server = psutil.Process(relay.pid)
+        for target in targets[2:]:
             target.server = server_process
         if hook is not None:
             agent_models = hook.start(ctx)
@@ -638,7 +754,10 @@ def main() -> None:
             targets = [t for t in targets if t.name == "direct" or t.name in only]
         reply = "".join(f"tok{i} " for i in range(args.pieces))
         duration = args.first_delay + args.pieces * args.delay  # one paced reply
-        arrivals = ("spread", "lockstep") if args.arrival == "both" else (args.arrival,)
+        arrivals = [name for name in args.arrival.split(",") if name]
+        unknown = [name for name in arrivals if name not in ARRIVALS]
+        if unknown:
+            raise SystemExit(f"--arrival: unknown {unknown}; choose from {list(ARRIVALS)}")
         streams = {
             arrival: [
                 run(
@@ -649,7 +768,9 @@ def main() -> None:
                     models=names if t.name != "agent" else agent_models,
                     warmup=args.warmup,
                     seconds=args.seconds,
-                    spread=duration if arrival == "spread" else 0.0,
+                    spread=duration if ARRIVALS[arrival].spread else 0.0,
+                    pace=ARRIVALS[arrival].pace,
+                    fake_port=fake_port,
                 )
                 for t in targets
             ]
@@ -666,7 +787,7 @@ def main() -> None:
                 seconds=args.seconds,
             )
             for t in targets
-            if t.name != "rest"
+            if t.name not in ("rest", "relay")
         ]
     finally:
         if hook is not None:

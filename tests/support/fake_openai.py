@@ -11,7 +11,9 @@ on its own event loop in a background thread, or in its own process with
 * ``GET /v1/models``: ``{"object": "list", "data": [{"id": ...}]}`` for ``models``.
 
 A :class:`Reply` can be cut by the length limit (``finish_reason="length"``), be an HTTP
-error (``status``), come slowly (``first_delay``, ``delay``), break off mid-reply
+error (``status``), come slowly (``first_delay``, ``delay``; with ``batched``, every piece
+after the first delay waits for the next multiple of ``delay`` on the monotonic clock, as a
+server decoding all its requests in one batch sends each a token per step), break off mid-reply
 (``drop_after``: the connection is aborted after that many pieces), stop mid-reply until
 released (``hold_after`` + ``gate``), send an error event mid-reply (``error_after``),
 answer one JSON body although asked to stream (``plain``), close the connection after
@@ -19,6 +21,12 @@ answering (``close``), or never answer (``refuse``: the connection is closed bef
 byte, a connection error). Every request is logged (:attr:`requests`), connections are
 counted (:attr:`connections`);
 :meth:`FakeOpenAI.wait_for` waits, with a deadline, until some number have arrived.
+
+With ``timings`` set to a dict (``--timings`` on the command line), every streamed reply
+records, under its last user message's text, when the fake had read the request, began
+to write the first text and began to write the end (``time.monotonic()``, a clock every process of the
+machine shares); ``GET /fake/timings`` answers them as ``{text: [read, first, end]}`` and
+forgets them. The benchmark subtracts the fake's own part of each request with them.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ class Reply:
     status: int = 200
     error: str = "the fake backend was told to fail"
     first_delay: float = 0.0
+    batched: bool = False  # pieces on the shared steps of ``delay`` (see the module docstring)
     delay: float = 0.0
     drop_after: int | None = None
     hold_after: int | None = None
@@ -67,16 +76,20 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    read_at: float = 0.0  # time.monotonic() when the whole request had been read
 
     @property
     def messages(self) -> list[dict[str, Any]]:
         return list((self.body or {}).get("messages") or [])
 
 
-def echo(body: dict[str, Any]) -> Reply:
+def _last_user_text(body: dict[str, Any]) -> str:
     users = [m for m in body.get("messages", []) if m.get("role") == "user"]
-    last = users[-1].get("content") if users else ""
-    return Reply(text=f"You said: {last}")
+    return str(users[-1].get("content") or "") if users else ""
+
+
+def echo(body: dict[str, Any]) -> Reply:
+    return Reply(text=f"You said: {_last_user_text(body)}")
 
 
 @dataclass
@@ -85,6 +98,7 @@ class FakeOpenAI:
     default: Reply | Callable[[dict[str, Any]], Reply] = echo
     port: int = 0
     requests: list[Recorded] = field(default_factory=list)
+    timings: dict[str, tuple[float, float, float]] | None = None
 
     def __post_init__(self) -> None:
         self.connections = 0  # connections accepted so far
@@ -179,6 +193,7 @@ class FakeOpenAI:
                 request = await _read_request(reader)
                 if request is None:
                     break
+                request.read_at = time.monotonic()
                 with self._lock:
                     self.requests.append(request)
                     self._lock.notify_all()
@@ -205,6 +220,11 @@ class FakeOpenAI:
             _write(writer, 200, orjson.dumps({"object": "list", "data": data}))
             await writer.drain()
             return True
+        if request.method == "GET" and request.path == "/fake/timings":
+            timings, self.timings = self.timings, {} if self.timings is not None else None
+            _write(writer, 200 if timings is not None else 404, orjson.dumps(timings or {}))
+            await writer.drain()
+            return True
         if request.method != "POST" or not request.path.endswith("/chat/completions"):
             _write(writer, 404, orjson.dumps({"error": {"message": "no such route"}}))
             await writer.drain()
@@ -215,6 +235,8 @@ class FakeOpenAI:
             return False
         if reply.first_delay:
             await asyncio.sleep(reply.first_delay)
+        if reply.batched and reply.delay:
+            await _next_step(reply.delay)
         if reply.status >= 400:
             error = {"error": {"message": reply.error, "type": "fake_error", "code": reply.status}}
             _write(writer, reply.status, orjson.dumps(error))
@@ -240,7 +262,12 @@ class FakeOpenAI:
             _write(writer, 200, orjson.dumps(completion))
             await writer.drain()
             return not reply.close
-        return await self._stream(writer, reply, model, body, usage) and not reply.close
+        stamps = await self._stream(writer, reply, model, body, usage)
+        if stamps is None:
+            return False
+        if self.timings is not None:
+            self.timings[_last_user_text(body)] = (request.read_at, *stamps)
+        return not reply.close
 
     async def _stream(
         self,
@@ -249,7 +276,9 @@ class FakeOpenAI:
         model: str,
         body: dict[str, Any],
         usage: dict[str, int],
-    ) -> bool:
+    ) -> tuple[float, float] | None:
+        """Stream ``reply``; when the fake began to write its first text and its end, or None
+        if the connection must close."""
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"transfer-encoding: chunked\r\ncache-control: no-cache\r\n\r\n"
@@ -263,10 +292,11 @@ class FakeOpenAI:
             head
             + b',"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n',
         )
+        first_text = end = 0.0
         for index, piece in enumerate(reply.parts()):
             if reply.drop_after is not None and index >= reply.drop_after:
                 await writer.drain()
-                return False  # aborted mid-reply: the chunked body never ends
+                return None  # aborted mid-reply: the chunked body never ends
             if (
                 reply.hold_after is not None
                 and index == reply.hold_after
@@ -277,14 +307,15 @@ class FakeOpenAI:
                 await asyncio.get_running_loop().run_in_executor(None, gate.wait, 30)
             if reply.delay and index:
                 await writer.drain()
-                await asyncio.sleep(reply.delay)
+                await (_next_step(reply.delay) if reply.batched else asyncio.sleep(reply.delay))
             if reply.error_after is not None and index == reply.error_after:
                 error = {"error": {"message": reply.error, "type": "fake_error"}}
                 _chunk(writer, b"data: " + orjson.dumps(error) + b"\n\n")
                 _chunk(writer, b"data: [DONE]\n\n")
                 writer.write(b"0\r\n\r\n")
                 await writer.drain()
-                return True
+                return first_text, end
+            first_text = first_text or time.monotonic()
             _chunk(
                 writer,
                 head
@@ -294,8 +325,9 @@ class FakeOpenAI:
             )
         if reply.drop_after is not None and reply.drop_after >= len(reply.parts()):
             await writer.drain()
-            return False
+            return None
         finish = orjson.dumps(reply.finish_reason)
+        end = time.monotonic()
         _chunk(
             writer,
             head + b',"choices":[{"index":0,"delta":{},"finish_reason":' + finish + b"}]}\n\n",
@@ -306,7 +338,13 @@ class FakeOpenAI:
         _chunk(writer, b"data: [DONE]\n\n")
         writer.write(b"0\r\n\r\n")
         await writer.drain()
-        return True
+        return first_text, end
+
+
+async def _next_step(step: float) -> None:
+    """Sleep until the next multiple of ``step`` seconds on the monotonic clock."""
+    now = time.monotonic()
+    await asyncio.sleep(step - now % step)
 
 
 def _usage(body: dict[str, Any], reply: Reply) -> dict[str, int]:
@@ -382,15 +420,32 @@ def main() -> None:
     parser.add_argument(
         "--instant-model", default="instant", help="The model that answers at once."
     )
+    parser.add_argument(
+        "--batched-model",
+        default="batched",
+        help="The model paced like 'paced', its pieces on shared steps (a batching server).",
+    )
+    parser.add_argument(
+        "--timings",
+        action="store_true",
+        help="Record streamed replies' timings (GET /fake/timings).",
+    )
     args = parser.parse_args()
     pieces = [f"tok{i} " for i in range(args.pieces)]
     paced = Reply(pieces=pieces, first_delay=args.first_delay, delay=args.delay)
+    batched = Reply(pieces=pieces, first_delay=args.first_delay, delay=args.delay, batched=True)
     instant = Reply(pieces=pieces)
+    replies = {args.instant_model: instant, args.batched_model: batched}
 
     def choose(body: dict[str, Any]) -> Reply:
-        return instant if body.get("model") == args.instant_model else paced
+        return replies.get(str(body.get("model")), paced)
 
-    fake = FakeOpenAI(models=(args.paced_model, args.instant_model), default=choose, port=args.port)
+    fake = FakeOpenAI(
+        models=(args.paced_model, args.instant_model, args.batched_model),
+        default=choose,
+        port=args.port,
+        timings={} if args.timings else None,
+    )
 
     async def serve() -> None:
         await fake._listen()

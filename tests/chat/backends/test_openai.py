@@ -204,6 +204,26 @@ async def test_models_are_listed_by_the_server_once(fake: FakeOpenAI) -> None:
     assert not backend.accepts_any_model
 
 
+async def test_a_burst_of_first_callers_shares_one_listing(fake: FakeOpenAI) -> None:
+    backend = OpenAIBackend("b", fake.url)
+    answers = await asyncio.gather(*(backend.models() for _ in range(20)))
+    assert answers == [["fake-model", "other-model"]] * 20
+    listed = [r for r in fake.requests if r.path.endswith("/models")]
+    assert len(listed) == 1
+
+
+async def test_a_caller_that_leaves_does_not_end_the_listing_for_the_others(
+    fake: FakeOpenAI,
+) -> None:
+    backend = OpenAIBackend("b", fake.url)
+    leaving = asyncio.ensure_future(backend.models())
+    staying = asyncio.ensure_future(backend.models())
+    await asyncio.sleep(0)
+    leaving.cancel()
+    assert await staying == ["fake-model", "other-model"]
+    assert leaving.cancelled()
+
+
 async def test_configured_models_win_and_may_be_globs(fake: FakeOpenAI) -> None:
     backend = OpenAIBackend("b", fake.url, models=["gpt-4o", "llama3*"])
     assert await backend.models() == ["gpt-4o"]

@@ -20,8 +20,8 @@ Contract:
   bad credentials, rate limits and server errors are 502 (503 for an upstream 429/503);
   the detail names the backend and repeats the server's message, never the API key;
 * :meth:`models` is the configured list, else ``GET {base_url}/models`` cached for
-  ``models_ttl`` seconds (failures for a tenth of that); when neither names a model the
-  backend :attr:`accepts_any_model`.
+  ``models_ttl`` seconds (failures for a tenth of that), one request at a time however
+  many callers wait for it; when neither names a model the backend :attr:`accepts_any_model`.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ class OpenAIBackend:
         self._completions = httpx.URL(f"{self.base_url}/chat/completions")
         self._discovered: list[str] | None = None
         self._discovered_at = 0.0
+        self._discovering: asyncio.Future[list[str]] | None = None
 
     def __repr__(self) -> str:
         return f"OpenAIBackend({self.name!r}, {self.base_url!r})"
@@ -121,11 +122,17 @@ class OpenAIBackend:
     async def models(self) -> list[str]:
         if self.configured_models:
             return [m for m in self.configured_models if not GLOB_CHARACTERS & set(m)]
-        now = time.monotonic()
         if self._discovered is not None:
             ttl = self.models_ttl if self._discovered else self.models_ttl / 10
-            if now - self._discovered_at < ttl:
+            if time.monotonic() - self._discovered_at < ttl:
                 return list(self._discovered)
+        task = self._discovering
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            task = self._discovering = asyncio.ensure_future(self._discover())
+        return list(await asyncio.shield(task))  # one caller leaving does not end it
+
+    async def _discover(self) -> list[str]:
+        """``GET /models`` once for every caller waiting (a burst of first requests)."""
         found: list[str] = []
         try:
             response = await self._http().get("/models", timeout=self.connect_timeout + 5)
@@ -136,8 +143,8 @@ class OpenAIBackend:
                 ]
         except (httpx.HTTPError, orjson.JSONDecodeError, AttributeError) as error:
             log.warning("backend %s: could not list models: %s", self.name, error)
-        self._discovered, self._discovered_at = found, now
-        return list(found)
+        self._discovered, self._discovered_at = found, time.monotonic()
+        return found
 
     # --- chat -----------------------------------------------------------------------------
 

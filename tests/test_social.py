@@ -394,6 +394,36 @@ def test_saves_count_once_and_follow_visibility(
     assert view(factory, made.id, people["owner"]).share.saves == 0
 
 
+def test_removing_a_user_takes_their_saves_and_comments_off_the_counters(
+    factory: sessionmaker[Session], people: dict[str, str]
+) -> None:
+    made = comment_setup(factory, people)
+    with transaction(factory) as session:
+        for who in ("other", "admin"):
+            social.set_saved(session, share_id=made.id, user_id=people[who], saved=True)
+        for body in ("one", "two"):
+            social.add_comment(
+                session, share_id=made.id, author_id=people["other"], node_id="c1-0", body=body
+            )
+        gone = social.add_comment(
+            session, share_id=made.id, author_id=people["other"], node_id="c1-0", body="three"
+        )
+        social.delete_comment(session, comment_id=gone.id, user_id=people["other"])
+        social.add_comment(
+            session, share_id=made.id, author_id=people["admin"], node_id="c1-1", body="stays"
+        )
+    before = view(factory, made.id, None).share
+    assert (before.saves, before.comments) == (2, 3)
+    with transaction(factory) as session:
+        users.remove(session, user_id=people["other"])
+    after = view(factory, made.id, None).share
+    assert (after.saves, after.comments) == (1, 1)
+    with transaction(factory) as session:
+        assert [
+            c.body for cs in social.comments_by_node(session, share_id=made.id).values() for c in cs
+        ] == ["stays"]
+
+
 def test_reports_need_a_visible_share_and_a_reason(
     factory: sessionmaker[Session], people: dict[str, str]
 ) -> None:

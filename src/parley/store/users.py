@@ -14,13 +14,13 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from parley.errors import Conflict, NotFound
 from parley.store import direct
 from parley.store.direct import Db, Query
-from parley.store.tables import tokens, users
+from parley.store.tables import comments, saves, shares, tokens, users
 
 LOCAL_OWNER_NAME = "owner"
 TOKEN_PREFIX_LENGTH = 8
@@ -120,10 +120,30 @@ def all_users(session: Session) -> list[User]:
 
 
 def remove(session: Session, *, user_id: str) -> None:
+    """Delete the user with everything they own; their saves and comments on other people's
+    shares go too (cascades), so those shares' counters are lowered first."""
     if by_id(session, user_id=user_id) is None:
         raise NotFound(f"no user with id {user_id!r}")
+    _uncount(session, user_id=user_id)
     session.execute(delete(tokens).where(tokens.c.user_id == user_id))
     session.execute(delete(users).where(users.c.id == user_id))
+
+
+def _uncount(session: Session, *, user_id: str) -> None:
+    saved = select(saves.c.share_id).where(saves.c.user_id == user_id)
+    session.execute(
+        update(shares).where(shares.c.id.in_(saved)).values(saves=shares.c.saves - 1)
+    )  # one save per user and share (uq_saves_user_share)
+    live = (comments.c.author_id == user_id) & comments.c.deleted.is_(False)
+    per_share = (
+        select(func.count()).where(live, comments.c.share_id == shares.c.id).scalar_subquery()
+    )
+    commented = select(comments.c.share_id).where(live)
+    session.execute(
+        update(shares)
+        .where(shares.c.id.in_(commented))
+        .values(comments=shares.c.comments - per_share)
+    )
 
 
 def issue_token(

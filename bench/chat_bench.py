@@ -25,6 +25,8 @@ What it does, in one run:
    warm-up begins once every connection has started:
    * direct: ``POST /v1/chat/completions`` on the fake itself (the baseline);
    * relay: the same through ``bench/_relay.py`` (not judged);
+   * frame: the same relayed by Parley's server through its web stack alone (uvicorn,
+     middleware, routing, ``EventStream``; ``_relay.add_frame_route``), not judged;
    * rest: ``POST /conversations/{id}/ask`` with ``"stream": true`` (each connection
      chats on in its own conversation, a new one every 8 turns);
    * v1: ``POST /v1/chat/completions`` on Parley, each request extending the
@@ -55,6 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -165,7 +168,12 @@ def serve(port: int) -> None:
     if importlib.util.find_spec("httptools"):
         options["http"] = "httptools"
     print(f"server: uvicorn loop={options['loop']} http={options['http']}", flush=True)
-    app = create_app(load_settings())
+    settings = load_settings()
+    app = create_app(settings)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _relay import add_frame_route
+
+    add_frame_route(app, urllib.parse.urlsplit(settings.openai_base_url).port or 80)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **options)
 
 
@@ -359,13 +367,15 @@ def http_request(port: int, path: str, body: dict[str, Any], token: str | None) 
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
 
 
-def openai_target(name: str, port: int, token: str | None, models: dict[str, str]) -> Target:
+def openai_target(
+    name: str, port: int, token: str | None, models: dict[str, str], prefix: str = ""
+) -> Target:
     def build(chat: Chat, streaming: bool) -> bytes:
         messages = [*chat.history, {"role": "user", "content": chat.next_prompt()}]
         model = chat.model if streaming else models["instant"]
         return http_request(
             port,
-            "/v1/chat/completions",
+            prefix + "/v1/chat/completions",
             {"model": model, "messages": messages, "stream": streaming},
             token,
         )
@@ -612,7 +622,8 @@ def report(
         "\nadded: per request, its time minus the fake's own part of it (from the fake's timings), "
         "then that percentile minus the direct requests'; p50 diff: the target's p50 minus direct's "
         "(it also moves with the fake's own timing); relay: a byte-for-byte relay (bench/_relay.py), "
-        "the scale, not judged"
+        "the scale; frame: that relay inside Parley's web stack (uvicorn, middleware, routing, "
+        "EventStream), without the chat engine; neither is judged"
     )
     print(
         f"\nnon-streaming: {args.concurrency} connections, the 'instant' model, {args.seconds:g} s measured"
@@ -637,7 +648,7 @@ def report(
             continue
         base = results[0]
         for r in results[1:]:
-            if r.name == "relay":
+            if r.name in ("relay", "frame"):
                 continue
             bound = TARGET_AGENT_ADDED_MS if r.name == "agent" else TARGET_ADDED_MS
             for label, which in (("first token", "ttft"), ("total", "total")):
@@ -737,11 +748,12 @@ def main() -> None:
         targets = [
             openai_target("direct", fake_port, None, names),
             openai_target("relay", relay_port, None, names),
+            openai_target("frame", port, None, names, prefix="/bench/frame"),
             rest_target(port, token),
             openai_target("v1", port, token, names),
         ]
         targets[0].server = fake_process
-        targets[1].server = psutil.Process(relay.pid)
+        targets[1].server = psutil.Process(relay.pid)  # frame and the rest: the server
         for target in targets[2:]:
             target.server = server_process
         if hook is not None:
@@ -787,7 +799,7 @@ def main() -> None:
                 seconds=args.seconds,
             )
             for t in targets
-            if t.name not in ("rest", "relay")
+            if t.name not in ("rest", "relay", "frame")
         ]
     finally:
         if hook is not None:

@@ -285,7 +285,8 @@ def fetch_timings(fake_port: int) -> dict[str, list[float]]:
 def attribute(result: Result, timings: dict[str, list[float]]) -> None:
     """Subtract, from each measured request, the time the fake itself spent on it.
 
-    The fake stamps when it had read the request, wrote the first text and wrote the end;
+    The fake stamps when it had read the request and began to write the first text and the
+    end;
     the client stamps when it sent the request and read the first text and the end; all
     on ``time.monotonic()``, one clock for every process of the machine. What is left of
     a request's time is what happened outside the fake: the way there and back, through

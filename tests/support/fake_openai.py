@@ -24,9 +24,10 @@ counted (:attr:`connections`);
 
 With ``timings`` set to a dict (``--timings`` on the command line), every streamed reply
 records, under its last user message's text, when the fake had read the request, began
-to write the first text and began to write the end (``time.monotonic()``, a clock every process of the
-machine shares); ``GET /fake/timings`` answers them as ``{text: [read, first, end]}`` and
-forgets them. The benchmark subtracts the fake's own part of each request with them.
+to write the first text and began to write the end (``time.monotonic()``, a clock every
+process of the machine shares); ``GET /fake/timings`` answers them as ``{text: [read,
+first, end]}`` and forgets them. The benchmark subtracts the fake's own part of each
+request with them.
 """
 
 from __future__ import annotations
@@ -221,8 +222,11 @@ class FakeOpenAI:
             await writer.drain()
             return True
         if request.method == "GET" and request.path == "/fake/timings":
-            timings, self.timings = self.timings, {} if self.timings is not None else None
-            _write(writer, 200 if timings is not None else 404, orjson.dumps(timings or {}))
+            if self.timings is None:
+                _write(writer, 404, orjson.dumps({"error": {"message": "timings are off"}}))
+            else:
+                _write(writer, 200, orjson.dumps(self.timings))
+                self.timings = {}
             await writer.drain()
             return True
         if request.method != "POST" or not request.path.endswith("/chat/completions"):
@@ -309,6 +313,7 @@ class FakeOpenAI:
                 await writer.drain()
                 await (_next_step(reply.delay) if reply.batched else asyncio.sleep(reply.delay))
             if reply.error_after is not None and index == reply.error_after:
+                end = time.monotonic()
                 error = {"error": {"message": reply.error, "type": "fake_error"}}
                 _chunk(writer, b"data: " + orjson.dumps(error) + b"\n\n")
                 _chunk(writer, b"data: [DONE]\n\n")

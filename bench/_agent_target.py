@@ -32,6 +32,7 @@ against 10 ms at p50.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -295,7 +296,9 @@ def main() -> None:
     raise SystemExit(0 if passed else 1)
 
 
-def _added(bench: ModuleType, r: Any, base: Any, q: float, which: str, *, streaming: bool) -> float:
+def _added(
+    bench: ModuleType, r: Any, q: float, which: str = "total", *, base: Any, streaming: bool
+) -> float:
     """What ``r`` adds to ``base`` at percentile ``q``: per request with the fake's timings
     when streaming (``chat_bench.attribute``), else the difference of the percentiles."""
     if streaming:
@@ -319,12 +322,7 @@ def _report(bench: ModuleType, results: list[tuple[bool, Any]], args: argparse.N
         print(
             f"{'target':12}{'req/s':>8}{'ttft p50':>11}{'ttft p99':>11}{'total p50':>11}{'total p99':>11}{'added total p50/p99':>24}{'failed':>8}{'server cpu':>12}{'agent cpu':>11}"
         )
-
-        def added(
-            r: Any, q: float, which: str = "total", base: Any = base, streaming: bool = streaming
-        ) -> float:
-            return _added(bench, r, base, q, which, streaming=streaming)
-
+        added = functools.partial(_added, bench, base=base, streaming=streaming)
         for r in rows:
             added_text = f"{added(r, 0.5):.2f}/{added(r, 0.99):.2f} ms" if r is not base else ""
             print(

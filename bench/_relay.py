@@ -31,7 +31,8 @@ from starlette.requests import Request  # module level: FastAPI resolves the ann
 _END = b"0\r\n\r\n"
 
 
-def _length(head: bytes) -> int:
+def content_length(head: bytes) -> int:
+    """The ``Content-Length`` of an HTTP head (0 when it has none)."""
     lower = head.lower()
     at = lower.find(b"\r\ncontent-length:")
     return int(lower[at + 17 : lower.index(b"\r\n", at + 2)]) if at >= 0 else 0
@@ -44,7 +45,7 @@ async def _relay(
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
-            up_writer.write(head + await reader.readexactly(_length(head)))
+            up_writer.write(head + await reader.readexactly(content_length(head)))
             answer = await up_reader.readuntil(b"\r\n\r\n")
             writer.write(answer)
             if b"transfer-encoding: chunked" in answer.lower():
@@ -55,7 +56,7 @@ async def _relay(
                         return
                     writer.write(data)
             else:
-                writer.write(await up_reader.readexactly(_length(answer)))
+                writer.write(await up_reader.readexactly(content_length(answer)))
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
     finally:

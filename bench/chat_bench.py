@@ -67,6 +67,7 @@ from typing import Any, Protocol
 
 import orjson
 import psutil
+from _relay import add_frame_route, content_length  # bench/ is on the path: run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_ADDED_MS = 5.0
@@ -170,9 +171,6 @@ def serve(port: int) -> None:
     print(f"server: uvicorn loop={options['loop']} http={options['http']}", flush=True)
     settings = load_settings()
     app = create_app(settings)
-    sys.path.insert(0, str(Path(__file__).parent))
-    from _relay import add_frame_route
-
     add_frame_route(app, urllib.parse.urlsplit(settings.openai_base_url).port or 80)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **options)
 
@@ -253,6 +251,7 @@ class Result:
     statuses: Counter[int] = field(default_factory=Counter)
     server_cpu: float = float("nan")
     client_cpu: float = 0.0
+    scale: bool = False  # its target's (see ``Target.scale``)
     prompts: list[str] = field(default_factory=list)  # the prompt of each measured request
     sent: list[float] = field(default_factory=list)  # when each was sent (time.monotonic)
     # Per streamed request: its time minus the fake's own part of it (see ``attribute``).
@@ -286,9 +285,8 @@ def attribute(result: Result, timings: dict[str, list[float]]) -> None:
     """Subtract, from each measured request, the time the fake itself spent on it.
 
     The fake stamps when it had read the request and began to write the first text and the
-    end;
-    the client stamps when it sent the request and read the first text and the end; all
-    on ``time.monotonic()``, one clock for every process of the machine. What is left of
+    end; the client stamps when it sent the request and read the first text and the end;
+    all on ``time.monotonic()``, one clock for every process of the machine. What is left of
     a request's time is what happened outside the fake: the way there and back, through
     Parley for the Parley targets. The fake's own pacing, and how late its timers fire
     when the machine is busy, cancel out.
@@ -328,6 +326,7 @@ class Target:
     first_marker: bytes  # bytes of the first event that carries text
     build: Callable[[Chat, bool], bytes]  # (the connection's chat, streaming) -> request
     server: psutil.Process | None = None
+    scale: bool = False  # a reference column: streaming only, never judged
 
 
 @dataclass
@@ -369,7 +368,13 @@ def http_request(port: int, path: str, body: dict[str, Any], token: str | None) 
 
 
 def openai_target(
-    name: str, port: int, token: str | None, models: dict[str, str], prefix: str = ""
+    name: str,
+    port: int,
+    token: str | None,
+    models: dict[str, str],
+    prefix: str = "",
+    *,
+    scale: bool = False,
 ) -> Target:
     def build(chat: Chat, streaming: bool) -> bytes:
         messages = [*chat.history, {"role": "user", "content": chat.next_prompt()}]
@@ -381,7 +386,7 @@ def openai_target(
             token,
         )
 
-    return Target(name, port, b'"delta":{"content":"', build)
+    return Target(name, port, b'"delta":{"content":"', build, scale=scale)
 
 
 def rest_target(port: int, token: str) -> Target:
@@ -426,8 +431,7 @@ async def exchange(
             if not opening:
                 opening = data
     else:
-        at = lower.find(b"\r\ncontent-length:")
-        length = int(lower[at + 17 : lower.index(b"\r\n", at + 2)])
+        length = content_length(head)
         opening = await reader.readexactly(length) if length else b""
         first = clock()
     done = clock()
@@ -495,7 +499,7 @@ def run(
     """Load ``target`` from ``connections`` connections; the i-th starts ``i * spread /
     connections`` seconds in, and the warm-up begins once the last one has. With
     ``fake_port``, streamed requests are attributed with the fake's timings (``attribute``)."""
-    result = Result(target.name)
+    result = Result(target.name, scale=target.scale)
     if fake_port is not None and streaming:
         fetch_timings(fake_port)  # forget the earlier runs' timings
     me = psutil.Process()
@@ -649,7 +653,7 @@ def report(
             continue
         base = results[0]
         for r in results[1:]:
-            if r.name in ("relay", "frame"):
+            if r.scale:
                 continue
             bound = TARGET_AGENT_ADDED_MS if r.name == "agent" else TARGET_ADDED_MS
             for label, which in (("first token", "ttft"), ("total", "total")):
@@ -718,6 +722,10 @@ def main() -> None:
     if args.serve:
         serve(args.serve)
         return
+    arrivals = [name for name in args.arrival.split(",") if name]
+    unknown = [name for name in arrivals if name not in ARRIVALS]
+    if unknown:
+        raise SystemExit(f"--arrival: unknown {unknown}; choose from {list(ARRIVALS)}")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     workdir = Path(tempfile.mkdtemp(prefix="parley-chat-bench-"))
     home, admin_key = workdir / "home", secrets.token_urlsafe(24)
@@ -748,8 +756,8 @@ def main() -> None:
         processes.append(relay)
         targets = [
             openai_target("direct", fake_port, None, names),
-            openai_target("relay", relay_port, None, names),
-            openai_target("frame", port, None, names, prefix="/bench/frame"),
+            openai_target("relay", relay_port, None, names, scale=True),
+            openai_target("frame", port, None, names, prefix="/bench/frame", scale=True),
             rest_target(port, token),
             openai_target("v1", port, token, names),
         ]
@@ -767,10 +775,6 @@ def main() -> None:
             targets = [t for t in targets if t.name == "direct" or t.name in only]
         reply = "".join(f"tok{i} " for i in range(args.pieces))
         duration = args.first_delay + args.pieces * args.delay  # one paced reply
-        arrivals = [name for name in args.arrival.split(",") if name]
-        unknown = [name for name in arrivals if name not in ARRIVALS]
-        if unknown:
-            raise SystemExit(f"--arrival: unknown {unknown}; choose from {list(ARRIVALS)}")
         streams = {
             arrival: [
                 run(
@@ -800,7 +804,7 @@ def main() -> None:
                 seconds=args.seconds,
             )
             for t in targets
-            if t.name not in ("rest", "relay", "frame")
+            if t.name != "rest" and not t.scale
         ]
     finally:
         if hook is not None:

@@ -157,7 +157,9 @@ def start_relay(fake_port: int, log: Path) -> tuple[subprocess.Popen[bytes], int
 
 
 def serve(port: int) -> None:
-    """Child process: the real app from PARLEY_* settings, under uvicorn."""
+    """Child process: the real app from PARLEY_* settings, under uvicorn. Its socket is
+    bound with ``SO_REUSEPORT``: with ``--workers N`` N of these share the port and the
+    kernel spreads the connections over them, as over ``parley serve --workers N``."""
     import uvicorn
 
     from parley.config import load_settings
@@ -172,12 +174,30 @@ def serve(port: int) -> None:
     settings = load_settings()
     app = create_app(settings)
     add_frame_route(app, urllib.parse.urlsplit(settings.openai_base_url).port or 80)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **options)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, **options)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+@dataclass
+class Group:
+    """Several processes whose CPU times count as one (the server's ``--workers``)."""
+
+    processes: list[psutil.Process]
+
+    def cpu_times(self) -> Any:
+        times = [p.cpu_times() for p in self.processes]
+        return argparse.Namespace(
+            user=sum(t.user for t in times), system=sum(t.system for t in times)
+        )
 
 
 def start_parley(
     home: Path, port: int, fake_url: str, admin_key: str, extra: dict[str, str], log: Path
 ) -> subprocess.Popen[bytes]:
+    """One server process on ``port`` (see :func:`serve`); returns once it answers."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")},
         "PARLEY_HOME": str(home),
@@ -325,7 +345,7 @@ class Target:
     port: int
     first_marker: bytes  # bytes of the first event that carries text
     build: Callable[[Chat, bool], bytes]  # (the connection's chat, streaming) -> request
-    server: psutil.Process | None = None
+    server: psutil.Process | Group | None = None
     scale: bool = False  # a reference column: streaming only, never judged
 
 
@@ -717,16 +737,33 @@ def main() -> None:
     parser.add_argument(
         "--only", default="", help="Comma-separated targets to run (direct always runs)."
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Parley server processes sharing the port, as `parley serve --workers N` "
+        "(default 1). With more than one, the agent column needs --redis.",
+    )
+    parser.add_argument(
+        "--redis",
+        default="",
+        help="PARLEY_REDIS_URL for the server processes (rate limits, view counters, agents "
+        "across processes), e.g. redis://127.0.0.1:6379/0. Default: none.",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder and logs.")
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
         return
+    if args.workers < 1:
+        raise SystemExit("--workers: at least 1")
     arrivals = [name for name in args.arrival.split(",") if name]
     unknown = [name for name in arrivals if name not in ARRIVALS]
     if unknown:
         raise SystemExit(f"--arrival: unknown {unknown}; choose from {list(ARRIVALS)}")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    redis = f", PARLEY_REDIS_URL={args.redis}" if args.redis else ", no Redis"
+    print(f"parley: {args.workers} server process{'es' if args.workers > 1 else ''}{redis}")
     workdir = Path(tempfile.mkdtemp(prefix="parley-chat-bench-"))
     home, admin_key = workdir / "home", secrets.token_urlsafe(24)
     fake, fake_port = start_fake(args, workdir / "fake.log")
@@ -740,16 +777,15 @@ def main() -> None:
         "not measured: bench/_agent_target.py is not there" if hook is None else None
     )
     try:
-        server = start_parley(
-            home,
-            port,
-            fake_url,
-            admin_key,
-            hook.server_env(ctx) if hook else {},
-            workdir / "server.log",
-        )
-        processes.append(server)
-        server_process = psutil.Process(server.pid)
+        extra = hook.server_env(ctx) if hook else {}
+        if args.redis:
+            extra["PARLEY_REDIS_URL"] = args.redis
+        servers = [
+            start_parley(home, port, fake_url, admin_key, extra, workdir / f"server-{i}.log")
+            for i in range(args.workers)
+        ]
+        processes.extend(servers)
+        server_process = Group([psutil.Process(server.pid) for server in servers])
         fake_process = psutil.Process(fake.pid)
         names = {"paced": "paced", "instant": "instant", "batched": "batched"}
         relay, relay_port = start_relay(fake_port, workdir / "relay.log")

@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None,
-        description="Redis URL for shared rate limits and counters across replicas. "
-        "Default: in-process state.",
+        description="Redis URL for rate limits, view counters and worker agents shared "
+        "across worker processes and replicas. Default: in-process state.",
     )
     admin_key: str | None = Field(
         default=None,

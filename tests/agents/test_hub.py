@@ -8,12 +8,9 @@ deadline; nothing asserts on wall-clock time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from parley.agents import protocol
@@ -21,83 +18,19 @@ from parley.agents.hub import Hub
 from parley.chat.backends.agents import AgentsBackend
 from parley.chat.backends.base import BackendError, Chunk
 from parley.errors import Unavailable
-from tests.support.hub_harness import DEADLINE, ask, collect, hub_server, text_of, until
+from tests.support.hub_harness import (
+    DEADLINE,
+    agent,
+    ask,
+    collect,
+    hub_server,
+    partly_answered,
+    start,
+    text_of,
+    until,
+)
 
 pytestmark = pytest.mark.anyio
-
-
-class ScriptedAgent:
-    """A raw protocol client: answers pings (unless silent), queues every other frame."""
-
-    def __init__(self, ws: ClientConnection, *, silent: bool = False) -> None:
-        self.ws = ws
-        self.silent = silent
-        self.id = ""
-        self.frames: asyncio.Queue[protocol.HubFrame] = asyncio.Queue()
-        self.pings = 0
-        self.closed = asyncio.Event()
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            async for raw in self.ws:
-                frame = protocol.from_hub(raw)
-                if isinstance(frame, protocol.Ping):
-                    self.pings += 1
-                    if not self.silent:
-                        await self.send(protocol.Pong(ts=frame.ts))
-                    continue
-                await self.frames.put(frame)
-        except ConnectionClosed:
-            pass
-        finally:
-            self.closed.set()
-
-    async def send(self, frame: protocol.AgentFrame) -> None:
-        await self.ws.send(protocol.encode(frame))
-
-    async def next(self) -> protocol.HubFrame:
-        return await asyncio.wait_for(self.frames.get(), DEADLINE)
-
-    async def request(self) -> protocol.Request:
-        frame = await self.next()
-        assert isinstance(frame, protocol.Request), frame
-        return frame
-
-    async def answer(self, request: protocol.Request, *texts: str) -> None:
-        for text in texts:
-            await self.send(protocol.Chunk(id=request.id, text=text))
-        await self.send(protocol.Done(id=request.id, finish_reason="stop", model=request.model))
-
-    def kill(self) -> None:
-        """Drop the TCP connection without a closing handshake."""
-        assert self.ws.transport is not None
-        self.ws.transport.abort()
-
-
-@asynccontextmanager
-async def agent(
-    url: str,
-    *,
-    owner: str = "u1",
-    models: tuple[str, ...] = ("m",),
-    concurrency: int = 1,
-    agent_id: str | None = None,
-    silent: bool = False,
-) -> AsyncIterator[ScriptedAgent]:
-    async with connect(url, additional_headers={"X-Owner": owner}, ping_interval=None) as ws:
-        scripted = ScriptedAgent(ws, silent=silent)
-        await scripted.send(
-            protocol.Register(models=list(models), concurrency=concurrency, agent_id=agent_id)
-        )
-        registered = await scripted.next()
-        assert isinstance(registered, protocol.Registered), registered
-        scripted.id = registered.agent_id
-        yield scripted
-
-
-def start(coro: Awaitable[Any]) -> asyncio.Task[Any]:
-    return asyncio.ensure_future(coro)
 
 
 async def test_registration_models_and_disconnect() -> None:
@@ -260,11 +193,7 @@ async def test_an_agent_dying_before_any_text_is_retried_elsewhere() -> None:
 async def test_an_agent_dying_after_some_text_keeps_the_partial() -> None:
     hub = Hub(heartbeat_interval=5)
     async with hub_server(hub) as url, agent(url) as a, agent(url) as b:
-        out: list[Chunk] = []
-        task = start(collect(hub, ask(), out))
-        request = await a.request()
-        await a.send(protocol.Chunk(id=request.id, text="Hel"))
-        await until(lambda: bool(out), "the first chunk arrived")
+        task, out = await partly_answered(hub, a)
         a.kill()
         with pytest.raises(BackendError) as caught:
             await task

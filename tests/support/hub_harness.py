@@ -1,4 +1,5 @@
-"""A hub behind a real ``websockets`` server on 127.0.0.1, and helpers to drive it.
+"""A hub behind a real ``websockets`` server on 127.0.0.1, scripted agents speaking raw
+frames to it, and helpers to drive it.
 
 The server stands in for the web layer: a bearer token (or an ``X-Owner`` header) names
 the agent's owner; a token in ``refused`` gets HTTP 401 ``{"detail": ...}`` at the
@@ -8,15 +9,18 @@ handshake, as the real endpoint answers (tests/web/test_agents.py covers that on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from parley.agents import protocol
 from parley.agents.connection import Owner, TransportClosed
 from parley.agents.hub import Hub
 from parley.chat.backends.base import ChatRequest, Chunk
@@ -93,3 +97,90 @@ async def collect(hub: Hub, request: ChatRequest, into: list[Chunk]) -> list[Chu
 
 def text_of(chunks: list[Chunk]) -> str:
     return "".join(c.text for c in chunks)
+
+
+class ScriptedAgent:
+    """A raw protocol client: answers pings (unless silent), queues every other frame."""
+
+    def __init__(self, ws: ClientConnection, *, silent: bool = False) -> None:
+        self.ws = ws
+        self.silent = silent
+        self.id = ""
+        self.frames: asyncio.Queue[protocol.HubFrame] = asyncio.Queue()
+        self.pings = 0
+        self.closed = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                frame = protocol.from_hub(raw)
+                if isinstance(frame, protocol.Ping):
+                    self.pings += 1
+                    if not self.silent:
+                        await self.send(protocol.Pong(ts=frame.ts))
+                    continue
+                await self.frames.put(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed.set()
+
+    async def send(self, frame: protocol.AgentFrame) -> None:
+        await self.ws.send(protocol.encode(frame))
+
+    async def next(self) -> protocol.HubFrame:
+        return await asyncio.wait_for(self.frames.get(), DEADLINE)
+
+    async def request(self) -> protocol.Request:
+        frame = await self.next()
+        assert isinstance(frame, protocol.Request), frame
+        return frame
+
+    async def answer(self, request: protocol.Request, *texts: str) -> None:
+        for text in texts:
+            await self.send(protocol.Chunk(id=request.id, text=text))
+        await self.send(protocol.Done(id=request.id, finish_reason="stop", model=request.model))
+
+    def kill(self) -> None:
+        """Drop the TCP connection without a closing handshake."""
+        assert self.ws.transport is not None
+        self.ws.transport.abort()
+
+
+@asynccontextmanager
+async def agent(
+    url: str,
+    *,
+    owner: str = "u1",
+    models: tuple[str, ...] = ("m",),
+    concurrency: int = 1,
+    agent_id: str | None = None,
+    silent: bool = False,
+) -> AsyncIterator[ScriptedAgent]:
+    async with connect(url, additional_headers={"X-Owner": owner}, ping_interval=None) as ws:
+        scripted = ScriptedAgent(ws, silent=silent)
+        await scripted.send(
+            protocol.Register(models=list(models), concurrency=concurrency, agent_id=agent_id)
+        )
+        registered = await scripted.next()
+        assert isinstance(registered, protocol.Registered), registered
+        scripted.id = registered.agent_id
+        yield scripted
+
+
+def start(coro: Awaitable[Any]) -> asyncio.Task[Any]:
+    return asyncio.ensure_future(coro)
+
+
+async def partly_answered(
+    hub: Hub, worker: ScriptedAgent, text: str = "Hel"
+) -> tuple[asyncio.Task[list[Chunk]], list[Chunk]]:
+    """A request on ``hub`` that ``worker`` has sent ``text`` of, which reached the
+    consumer: (the consuming task, the chunks it got)."""
+    out: list[Chunk] = []
+    task = start(collect(hub, ask(), out))
+    request = await worker.request()
+    await worker.send(protocol.Chunk(id=request.id, text=text))
+    await until(lambda: bool(out), "the first chunk reached the consumer")
+    return task, out

@@ -30,6 +30,7 @@ from parley.agents.tokens import issue_agent_token
 from parley.config import Settings
 from parley.store.db import transaction
 from parley.web.app import create_app
+from tests.conftest import REDIS_URL, needs_redis
 from tests.support.fake_llm_server import FakeLLM, Reply, running, serve
 from tests.support.hub_harness import until
 from tests.web.conftest import ADMIN_KEY, Caller, make_caller
@@ -468,3 +469,43 @@ async def test_ctrl_c_finishes_running_requests_first(
         assert "finishing 1 running requests" in log.read_text()
     finally:
         hold.set()
+
+
+# --- several server processes -------------------------------------------------------------
+
+
+@needs_redis
+async def test_an_agent_of_one_server_process_answers_on_another(
+    web_settings: Settings, fake: FakeLLM
+) -> None:
+    """Two apps on one library and one Redis, as two ``--workers`` processes or replicas."""
+    settings = web_settings.model_copy(
+        update={
+            "agent_heartbeat_interval": HEARTBEAT,
+            "rate_ask": "100000/minute",
+            "redis_url": REDIS_URL,
+        }
+    )
+    first, second = create_app(settings), create_app(settings)
+    admin, alice = make_caller(first, "root", is_admin=True), make_caller(first, "alice")
+    fake.script("far away", Reply(chunks=["Hello ", "from ", "there"]))
+    with serve(first) as first_url, serve(second) as second_url:
+        here, there = (
+            Server(app, url, admin, alice)
+            for app, url in ((first, first_url), (second, second_url))
+        )
+        async with in_process_agent(here, here.agent_token("box"), fake) as agent:
+            listed = await wait_connections(there, "the other process lists the agent", bool)
+            assert [c["Id"] for c in listed] == [agent.agent_id]
+            mine = await connections(here)
+            assert (
+                listed[0]["replica"] not in (None, "")
+                and listed[0]["replica"] == mine[0]["replica"]
+            )
+            assert content(await chat(there, "far away")) == "Hello from there"
+            async with httpx.AsyncClient(timeout=DEADLINE) as http:
+                asked = await http.post(
+                    f"{second_url}/api/ask", headers=alice.headers, json={"content": "far away"}
+                )
+            assert asked.status_code == 200, asked.text
+            assert asked.json()["content"] == "Hello from there" and asked.json()["error"] == ""

@@ -22,8 +22,9 @@ Contracts:
   frame arrives, before the final chunk is handed out.
 
 No locks: all state changes happen on the event loop between awaits, and every slot
-taken is given back in a ``finally``. Agents serve the replica they are connected to;
-routing across replicas is not implemented (docs/agents.md).
+taken is given back in a ``finally``. With a :class:`~parley.agents.relay.Relay` (Redis),
+a request that no local agent can take at once goes to the agents of another server
+process (see that module); without one, agents serve the process they are connected to.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ import contextlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from parley.agents import protocol
 from parley.agents.connection import (
@@ -47,6 +49,7 @@ from parley.agents.connection import (
     Transport,
     TransportClosed,
 )
+from parley.agents.relay import Relay
 from parley.chat.backends.base import BackendError, ChatRequest, Chunk
 from parley.errors import Unavailable
 
@@ -70,6 +73,7 @@ class Hub:
         max_attempts: int = 3,
         max_waiting: int = 1000,
         max_remembered_ids: int = 10_000,
+        relay: Relay | None = None,
     ) -> None:
         self.heartbeat_interval = heartbeat_interval
         self.queue_timeout = queue_timeout
@@ -82,18 +86,53 @@ class Hub:
         self._waiters: deque[_Waiter] = deque()
         self._dispatches = 0
         self._closing = False
+        self.relay = relay
+        self.joined: Callable[[], None] = lambda: None  # called when agents become known
+
+    def open(self) -> None:
+        """Start the relay, if any (on the running loop)."""
+        if self.relay is not None:
+            self.relay.start(self)
 
     # -- the registry --------------------------------------------------------------------
 
     def connections(self) -> list[AgentConnection]:
         return sorted(self._agents.values(), key=lambda a: a.connected_at)
 
+    def offer(self) -> list[dict[str, Any]]:
+        """The connected agents as plain data (what /api/connections and the relay show)."""
+        return [
+            {
+                "id": agent.id,
+                "heartbeat": agent.heartbeat,
+                "last_message_time": agent.last_message_time,
+                "models": list(agent.models),
+                "in_flight": agent.in_flight,
+                "concurrency": agent.concurrency,
+                "user": agent.owner.name,
+                "version": agent.version,
+                "draining": agent.draining,
+                "connected_at": agent.connected_at,
+            }
+            for agent in self.connections()
+        ]
+
     def get(self, agent_id: str) -> AgentConnection | None:
         return self._agents.get(agent_id)
 
     def models(self) -> list[str]:
-        """Every model some connected, non-draining agent serves."""
-        return sorted({m for a in self._agents.values() if not a.draining for m in a.models})
+        """Every model some connected, non-draining agent serves (here or, through the
+        relay, in another process)."""
+        found = {m for a in self._agents.values() if not a.draining for m in a.models}
+        if self.relay is not None:
+            found |= self.relay.remote_models()
+        return sorted(found)
+
+    def replaced_elsewhere(self, agent_id: str) -> None:
+        """Another process took over ``agent_id``: drop this process's connection of it."""
+        agent = self._agents.get(agent_id)
+        if agent is not None:
+            agent.stop("replaced by a new connection with the same agent id", code=REPLACED)
 
     async def serve(self, transport: Transport, owner: Owner) -> None:
         """Run one agent connection to its end (the caller has authenticated ``owner``)."""
@@ -117,6 +156,11 @@ class Hub:
             return
         agent_id = frame.agent_id or uuid.uuid4().hex
         holder = self._id_owners.get(agent_id)
+        if self.relay is not None and (holder is None or holder == owner.user_id):
+            try:
+                holder = await self.relay.claim(agent_id, owner.user_id)
+            except Exception as error:  # Redis away: this process's own bindings decide
+                log.warning("agent relay: could not check agent id %r: %s", agent_id, error)
         if holder is not None and holder != owner.user_id:
             await _refuse(
                 transport,
@@ -140,13 +184,16 @@ class Hub:
             protocol.Registered(agent_id=agent_id, heartbeat_interval=self.heartbeat_interval)
         )
         log.info("agent %s connected (%s): %s", agent_id, owner.name, ", ".join(agent.models))
+        self.joined()
         self._hand_off()
+        self._changed(now=True)
         reason = "connection ended"
         try:
             reason = await agent.run()
         finally:
             if self._agents.get(agent_id) is agent:
                 del self._agents[agent_id]
+            self._changed(now=True)
             log.info("agent %s disconnected: %s", agent_id, reason)
 
     def _remember_owner(self, agent_id: str, user_id: str) -> None:
@@ -167,11 +214,26 @@ class Hub:
             waiter = self._waiters.popleft()
             if not waiter.future.done():
                 waiter.future.set_exception(Unavailable("the server is shutting down"))
+        if self.relay is not None:
+            await self.relay.close()
 
     # -- dispatch ------------------------------------------------------------------------
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        """Stream the reply from an agent serving ``request.model`` (see the module contract)."""
+    def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        """Stream the reply from an agent serving ``request.model``: here when a local one
+        has a free slot (or only local ones serve it), else through the relay."""
+        relay = self.relay
+        if relay is not None:
+            model = request.model
+            serving = [a for a in self._agents.values() if _open(a) and a.serves(model)]
+            if not any(a.in_flight < a.concurrency for a in serving):
+                replica = relay.pick(model, local_serves=bool(serving))
+                if replica is not None:
+                    return relay.forward(replica, request)
+        return self.here(request)
+
+    async def here(self, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
+        """Stream the reply from this process's agents (see the module contract)."""
         excluded: set[AgentConnection] = set()
         last = ""
         for attempt in range(1, self.max_attempts + 1):
@@ -221,16 +283,17 @@ class Hub:
         agent.end_call(call)
         agent.in_flight -= 1
         self._hand_off()
+        self._changed()
+
+    def _changed(self, *, now: bool = False) -> None:
+        if self.relay is not None:
+            self.relay.changed(now=now)
 
     def _pick(self, model: str, excluded: set[AgentConnection]) -> AgentConnection | None:
         free = [
             a
             for a in self._agents.values()
-            if a.serves(model)
-            and not a.draining
-            and not a.closed
-            and a.in_flight < a.concurrency
-            and a not in excluded
+            if a.serves(model) and _open(a) and a.in_flight < a.concurrency and a not in excluded
         ]
         if not free:
             return None
@@ -238,6 +301,7 @@ class Hub:
         self._dispatches += 1
         best.last_dispatch = self._dispatches
         best.in_flight += 1
+        self._changed()
         return best
 
     async def _acquire(
@@ -280,6 +344,7 @@ class Hub:
             agent = waiter.future.result()  # handed a slot just as its wait ended: give it back
             agent.in_flight -= 1
             self._hand_off()
+            self._changed()
 
     def _hand_off(self) -> None:
         """Give free slots to waiting requests, oldest first."""
@@ -291,6 +356,11 @@ class Hub:
             if agent is not None:
                 self._waiters.remove(waiter)
                 waiter.future.set_result(agent)
+
+
+def _open(agent: AgentConnection) -> bool:
+    """Whether ``agent`` takes new requests."""
+    return not agent.draining and not agent.closed
 
 
 async def _refuse(transport: Transport, detail: str, *, code: int = POLICY_VIOLATION) -> None:

@@ -119,8 +119,8 @@ def serve_command(
 
     `parley serve 8080 <ADMIN_KEY>` works as the ChatGPT-API-server did. Without an admin
     key (argument or PARLEY_ADMIN_KEY) one is generated on first start, printed once and
-    stored only as a hash in PARLEY_HOME. Use PARLEY_REDIS_URL to share rate limits
-    between workers or replicas.
+    stored only as a hash in PARLEY_HOME. Use PARLEY_REDIS_URL to share rate limits, view
+    counters and worker agents between workers or replicas.
     """
     import uvicorn
 

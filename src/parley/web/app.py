@@ -49,9 +49,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # What exists now (modules, the app, its routes) lives as long as the server: out of
         # the collector's way, a full collection no longer walks it, which took a request's
         # worth of time now and then (a visible p99). Given back when the server stops.
+        from parley.web.api.agents import hub_of
+
+        hub = hub_of(runtime)
+        hub.open()  # the relay to other processes' agents, with Redis
         gc.freeze()
         yield
         gc.unfreeze()
+        await hub.close()  # agents are told the server goes away (1001)
         flusher.cancel()
         with suppress(asyncio.CancelledError):
             await flusher

@@ -13,24 +13,26 @@ Contracts (the seed's routes, with its defects fixed):
   "concurrency", "user", "version", "draining", "connected_at"}]}``: the seed's keys
   without ``Ws``; times are ISO 8601 UTC; nothing secret is listed.
 
-The hub is created once per app (:func:`hub_of`), on startup or first use; the agents
-backend joins the runtime's backend registry when the first agent connects.
+The hub is created once per app (:func:`hub_of`), on startup or first use, with a relay
+to the other server processes' agents when ``PARLEY_REDIS_URL`` is set
+(:mod:`parley.agents.relay`); the agents backend joins the runtime's backend registry when
+the first agent connects here or elsewhere. ``/api/connections`` lists every process's
+agents, each with the ``replica`` it is connected to (null without Redis).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, WebSocket
+from fastapi import APIRouter, Depends, Request, WebSocket
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from parley.agents import tokens
 from parley.agents.connection import POLICY_VIOLATION, Owner, TransportClosed
 from parley.agents.hub import Hub
+from parley.agents.relay import Relay
 from parley.chat.backends.agents import AgentsBackend
 from parley.store.db import transaction
 from parley.store.users import User
@@ -48,10 +50,15 @@ def hub_of(runtime: Runtime) -> Hub:
     if isinstance(hub, Hub):
         return hub
     settings = runtime.settings
+    relay = None
+    if settings.redis_url:
+        relay = Relay(settings.redis_url, heartbeat_interval=settings.agent_heartbeat_interval)
     hub = Hub(
         heartbeat_interval=settings.agent_heartbeat_interval,
         queue_timeout=settings.agent_queue_timeout,
+        relay=relay,
     )
+    hub.joined = lambda: join_backends(runtime, hub)
     runtime.extras[HUB_KEY] = hub
     return hub
 
@@ -63,14 +70,7 @@ def join_backends(runtime: Runtime, hub: Hub) -> None:
         runtime.backends.register(AgentsBackend(hub))
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    hub = hub_of(app.state.runtime)
-    yield
-    await hub.close()
-
-
-router = APIRouter(tags=["agents"], lifespan=lifespan)
+router = APIRouter(tags=["agents"])
 
 
 class StarletteTransport:
@@ -141,9 +141,7 @@ async def client_register(websocket: WebSocket) -> None:
         )
         return
     await websocket.accept()
-    hub = hub_of(runtime)
-    join_backends(runtime, hub)
-    await hub.serve(StarletteTransport(websocket), owner)
+    await hub_of(runtime).serve(StarletteTransport(websocket), owner)
 
 
 def _iso(epoch: float) -> str:
@@ -157,27 +155,32 @@ def _iso(epoch: float) -> str:
     "(`Heartbeat`) and of its last request traffic (`LastMessageTime`), the models it "
     "serves, how many requests it is running (`in_flight`) out of `concurrency`, the user "
     "its agent token belongs to, its version and whether it is draining (shutting down). "
-    "Times are ISO 8601 UTC. Admin users only (the admin key works as a bearer token).",
+    "Times are ISO 8601 UTC. With Redis, the agents of every server process are listed, "
+    "each with the `replica` (server process) it is connected to. Admin users only (the "
+    "admin key works as a bearer token).",
     dependencies=[Depends(deps.rate_limit("read"))],
 )
 async def connections(
     request: Request, _admin: Annotated[User, Depends(deps.admin_user)]
 ) -> dict[str, list[dict[str, Any]]]:
     hub = hub_of(deps.runtime(request))
+    relay = hub.relay
+    here = [(relay.replica if relay else None, row) for row in hub.offer()]
+    there = [(o.replica, o.fields) for o in relay.remote()] if relay else []
+    return {"connections": [_listed(replica, row) for replica, row in [*here, *there]]}
+
+
+def _listed(replica: str | None, row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "connections": [
-            {
-                "Id": agent.id,
-                "Heartbeat": _iso(agent.heartbeat),
-                "LastMessageTime": _iso(agent.last_message_time),
-                "models": list(agent.models),
-                "in_flight": agent.in_flight,
-                "concurrency": agent.concurrency,
-                "user": agent.owner.name,
-                "version": agent.version,
-                "draining": agent.draining,
-                "connected_at": _iso(agent.connected_at),
-            }
-            for agent in hub.connections()
-        ]
+        "Id": row["id"],
+        "Heartbeat": _iso(row["heartbeat"]),
+        "LastMessageTime": _iso(row["last_message_time"]),
+        "models": list(row["models"]),
+        "in_flight": row["in_flight"],
+        "concurrency": row["concurrency"],
+        "user": row["user"],
+        "version": row["version"],
+        "draining": row["draining"],
+        "connected_at": _iso(row["connected_at"]),
+        "replica": replica,
     }

@@ -234,3 +234,21 @@ async def test_agent_ids_are_bound_to_their_owner_across_processes() -> None:
                 await old.ws.recv()
             assert closed.value.rcvd is not None and closed.value.rcvd.code == REPLACED
             await until(lambda: a.get("box") is None, "a dropped its older connection")
+
+
+async def test_an_id_binding_ends_once_its_agent_has_left_everywhere() -> None:
+    async with two(heartbeat=0.4) as (_a, a_url, b, b_url):
+        async with agent(a_url, agent_id="box", owner="u1"):
+            await asyncio.sleep(1.5)  # past the binding's first expiry: kept while connected
+            with pytest.raises(AssertionError, match="belongs to another agent token's user"):
+                async with agent(b_url, agent_id="box", owner="u2"):
+                    pass
+        relay = b.relay
+        assert relay is not None
+        key = relay._key("agent-owner", "box")
+        deadline = asyncio.get_running_loop().time() + DEADLINE
+        while await relay.redis.exists(key):
+            assert asyncio.get_running_loop().time() < deadline, "the binding never expired"
+            await asyncio.sleep(0.05)
+        async with agent(b_url, agent_id="box", owner="u2") as taken:
+            assert taken.id == "box"

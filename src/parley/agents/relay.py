@@ -27,9 +27,11 @@ Contracts:
   ``alive`` for its running calls every half heartbeat interval: an origin that hears
   nothing of a call for a whole interval fails it (partial when text was streamed), and
   a serving process whose frames reach nobody (the origin died) stops the call.
-* **Agent ids** are bound to their owner in Redis (``{prefix}agent-owner:{id}``), so only
-  that owner's tokens may reclaim an id on any process; a reclaim replaces the older
-  connection wherever it is.
+* **Agent ids** are bound to their owner in Redis (``{prefix}agent-owner:{id}``) while an
+  agent with that id is connected somewhere (the binding expires with the offers), so
+  only that owner's tokens may reclaim a live id on any process; a reclaim replaces the
+  older connection wherever it is. Each process also remembers the ids it has seen, as
+  without Redis.
 """
 
 from __future__ import annotations
@@ -53,7 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("parley.agents")
 
-OWNER_TTL = 30 * 86400  # an agent id stays bound to its owner this long after its last use
 RETRY_SECONDS = 1.0  # between attempts to listen again after Redis went away
 
 
@@ -155,11 +156,19 @@ class Relay:
         self._announce = None
         self._spawn(self._offer())
 
+    @property
+    def _ttl(self) -> int:
+        """Seconds an offer (and the id bindings of its agents) outlives its last write."""
+        return max(1, round(3 * self.heartbeat_interval))
+
     async def _offer(self) -> None:
         assert self.hub is not None
         agents = self.hub.offer()
-        ttl = max(1, round(3 * self.heartbeat_interval))
-        await self.redis.set(self._key("agents", self.replica), orjson.dumps(agents), ex=ttl)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._key("agents", self.replica), orjson.dumps(agents), ex=self._ttl)
+            for agent in agents:
+                pipe.expire(self._key("agent-owner", agent["id"]), self._ttl)
+            await pipe.execute()
         await self._publish_offer(agents)
 
     async def _publish_offer(self, agents: list[dict[str, Any]]) -> None:
@@ -232,14 +241,14 @@ class Relay:
     async def claim(self, agent_id: str, user_id: str) -> str:
         """Bind ``agent_id`` to ``user_id`` unless it is bound already; the binding's user."""
         key = self._key("agent-owner", agent_id)
-        await self.redis.set(key, user_id, nx=True, ex=OWNER_TTL)
+        await self.redis.set(key, user_id, nx=True, ex=self._ttl)
         holder = await self.redis.get(key)
         if holder is None:  # expired in between: bind it now
-            await self.redis.set(key, user_id, ex=OWNER_TTL)
+            await self.redis.set(key, user_id, ex=self._ttl)
             return user_id
         holder = holder.decode()
         if holder == user_id:
-            await self.redis.expire(key, OWNER_TTL)
+            await self.redis.expire(key, self._ttl)
             await self.redis.publish(
                 self._key("offers"), orjson.dumps({"replica": self.replica, "replace": agent_id})
             )

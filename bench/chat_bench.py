@@ -12,7 +12,8 @@ What it does, in one run:
    batch) and ``instant`` (the same reply at once);
 2. starts ``bench/_relay.py`` in front of the fake (a byte-for-byte relay: the scale) and
    the real Parley server in a child process (``create_app`` under uvicorn, with uvloop
-   and httptools when installed) on a fresh SQLite library, with
+   and httptools when installed; ``--workers`` processes sharing the port, with
+   ``PARLEY_REDIS_URL`` from ``--redis``) on a fresh SQLite library, with
    ``PARLEY_OPENAI_BASE_URL`` pointing at the fake, and issues a user token;
 3. if ``bench/_agent_target.py`` exists, lets it start worker agents (see
    :class:`AgentHook`): their column measures requests answered through an agent;
@@ -757,6 +758,11 @@ def main() -> None:
         return
     if args.workers < 1:
         raise SystemExit("--workers: at least 1")
+    if args.workers > 1 and not args.redis and (not args.only or "agent" in args.only.split(",")):
+        raise SystemExit(
+            "--workers > 1: the agent column needs --redis (an agent connects to one server "
+            "process; the others reach it through Redis), or leave it out with --only"
+        )
     arrivals = [name for name in args.arrival.split(",") if name]
     unknown = [name for name in arrivals if name not in ARRIVALS]
     if unknown:

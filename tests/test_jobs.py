@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -202,8 +203,12 @@ def test_recover_interrupted_fails_leftover_jobs_and_their_files(
     (leftover / "export.zip").write_bytes(b"PK")
     unrelated = uploads / "something-else"
     unrelated.mkdir()
+    with transaction(factory) as session:  # their leases hold: another process may run them
+        assert jobs.recover_interrupted(session, uploads=uploads) == []
+    assert leftover.exists()
+    later = time.time() + store_jobs.LEASE_SECONDS + 1
     with transaction(factory) as session:
-        recovered = jobs.recover_interrupted(session, uploads=uploads)
+        recovered = jobs.recover_interrupted(session, uploads=uploads, now=later)
     assert sorted(recovered) == sorted([queued.id, running.id])
     assert not leftover.exists() and unrelated.exists()
     with transaction(factory) as session:
@@ -221,3 +226,27 @@ def test_imports_land_in_the_uploaders_library_only(
     job = run(factory, other, write_json(tmp_path / "c.json", [conversation(1), conversation(2)]))
     assert job.state == "done"
     assert count(factory, other) == 2 and count(factory, owner_id) == 0
+
+
+def test_a_running_job_keeps_its_lease_until_it_ends(
+    factory: sessionmaker[Session], owner_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "RENEW_SECONDS", 0.01)
+    with transaction(factory) as session:
+        job = store_jobs.create(session, owner_id=owner_id, filename="a.zip")
+        first = store_jobs.get(session, job_id=job.id, owner_id=owner_id).lease_until
+    ended = threading.Event()
+    renewer = threading.Thread(target=jobs.keep_leased, args=(factory, job.id, ended))
+    renewer.start()
+
+    def lease() -> float | None:
+        with transaction(factory) as session:
+            return store_jobs.get(session, job_id=job.id, owner_id=owner_id).lease_until
+
+    deadline = time.monotonic() + 10
+    while lease() == first:
+        assert time.monotonic() < deadline, "the lease was never renewed"
+        time.sleep(0.01)
+    ended.set()
+    renewer.join(10)
+    assert not renewer.is_alive()

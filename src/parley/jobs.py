@@ -18,12 +18,12 @@ Contract:
   uploader: the :class:`~parley.errors.ParleyError` detail (a damaged or unreadable export,
   a ZIP bomb...) or a generic message for anything unexpected (logged with its traceback).
   Conversations stored before a failure stay stored; re-importing is always safe.
-* A restart leaves no thread behind, so :func:`recover_interrupted`, called once when a
-  server starts, marks jobs still ``queued``/``running`` from an earlier process failed
-  with :data:`INTERRUPTED` and removes their upload folders. It assumes one server process
-  per library: with several workers or replicas sharing a database, one that (re)starts
-  also marks the jobs the others are running (their threads still finish and record
-  ``done``, but they read ``failed`` meanwhile).
+* While a job's thread lives (queued or running), it renews the job's lease every
+  :data:`RENEW_SECONDS` (:func:`parley.store.jobs.renew`). A process that dies leaves
+  its jobs to lapse: :func:`recover_interrupted`, called when a server starts and then
+  every :data:`RECOVER_SECONDS`, marks failed with :data:`INTERRUPTED` the unfinished jobs
+  whose lease ran out and removes their upload folders. Jobs that other live processes
+  sharing the library run keep their leases and their files.
 
 Nothing here knows about HTTP.
 """
@@ -55,6 +55,8 @@ UNEXPECTED = (
 )
 PROGRESS_INTERVAL = 0.25
 MAX_CONCURRENT_IMPORTS = 2
+RENEW_SECONDS = store_jobs.LEASE_SECONDS / 3
+RECOVER_SECONDS = store_jobs.LEASE_SECONDS
 
 _slots = threading.BoundedSemaphore(MAX_CONCURRENT_IMPORTS)
 _threads: dict[str, threading.Thread] = {}
@@ -113,13 +115,16 @@ def active_jobs() -> list[str]:
         return list(_threads)
 
 
-def recover_interrupted(session: Session, *, uploads: Path | None = None) -> list[str]:
-    """Fail jobs left unfinished by an earlier process; returns their ids.
+def recover_interrupted(
+    session: Session, *, uploads: Path | None = None, now: float | None = None
+) -> list[str]:
+    """Fail the unfinished jobs whose lease ran out by ``now`` (their process is gone);
+    returns their ids.
 
     Jobs with a live thread in this process are left alone. With ``uploads``, the upload
     folders of the failed jobs (:func:`upload_folder`) are deleted.
     """
-    ids = store_jobs.fail_unfinished(session, error=INTERRUPTED, keep=active_jobs())
+    ids = store_jobs.fail_unfinished(session, error=INTERRUPTED, keep=active_jobs(), now=now)
     if uploads is not None:
         for job_id in ids:
             shutil.rmtree(upload_folder(uploads, job_id), ignore_errors=True)
@@ -176,15 +181,35 @@ def _run(
         if path.parent.name == job_id:
             shutil.rmtree(path.parent, ignore_errors=True)
 
+    ended = threading.Event()
+    renewer = threading.Thread(
+        target=keep_leased,
+        args=(factory, job_id, ended),
+        name=f"parley-lease-{job_id[:8]}",
+        daemon=True,
+    )
+    renewer.start()
     try:
         with _slots:
             _import(factory, job_id, owner_id, path, limits, cleanup)
     except Exception:
         log.exception("import job %s could not record its outcome", job_id)
     finally:
+        ended.set()
         cleanup()
         with _threads_lock:
             _threads.pop(job_id, None)
+
+
+def keep_leased(factory: sessionmaker[Session], job_id: str, ended: threading.Event) -> None:
+    """Renew the job's lease every :data:`RENEW_SECONDS` until ``ended`` is set (a
+    renewal the database refuses is retried at the next one)."""
+    while not ended.wait(RENEW_SECONDS):
+        try:
+            with transaction(factory) as session:
+                store_jobs.renew(session, job_ids=[job_id])
+        except SQLAlchemyError as error:
+            log.warning("import job %s: lease not renewed (%s)", job_id, error)
 
 
 def _import(
@@ -247,7 +272,9 @@ def _fail(
 
 __all__ = [
     "INTERRUPTED",
+    "RECOVER_SECONDS",
     "active_jobs",
+    "keep_leased",
     "recover_interrupted",
     "start_import_job",
     "upload_folder",

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from alembic import command
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from parley.errors import NotFound
 from parley.store import jobs, users
 from parley.store.db import transaction
+from parley.store.migrate import alembic_config, upgrade
 
 
 @pytest.fixture
@@ -89,8 +94,9 @@ def test_fail_unfinished_spares_finished_and_kept_jobs(
         kept = jobs.create(session, owner_id=owner_id, filename="c")
         done = jobs.create(session, owner_id=owner_id, filename="d")
         jobs.finish(session, job_id=done.id, imported=1, updated=0, unchanged=0, failed=[])
+    later = time.time() + jobs.LEASE_SECONDS + 1  # every lease has run out
     with transaction(factory) as session:
-        ids = jobs.fail_unfinished(session, error="interrupted", keep=[kept.id])
+        ids = jobs.fail_unfinished(session, error="interrupted", keep=[kept.id], now=later)
     assert sorted(ids) == sorted([queued.id, running.id])
     with transaction(factory) as session:
         states = {
@@ -110,9 +116,50 @@ def test_fail_unfinished_spares_finished_and_kept_jobs(
     }
 
 
+def test_a_job_whose_lease_holds_is_not_failed_until_it_runs_out(
+    factory: sessionmaker[Session], owner_id: str
+) -> None:
+    with transaction(factory) as session:
+        job = jobs.create(session, owner_id=owner_id, filename="a")
+        jobs.start(session, job_id=job.id, bytes_total=1)
+        created = jobs.get(session, job_id=job.id, owner_id=owner_id).lease_until
+    assert created is not None
+    with transaction(factory) as session:  # another live process runs it
+        assert jobs.fail_unfinished(session, error="-", now=created - 1) == []
+        jobs.renew(session, job_ids=[job.id], now=created + 5)
+    with transaction(factory) as session:
+        assert jobs.fail_unfinished(session, error="-", now=created + 1) == []  # renewed
+        assert jobs.fail_unfinished(session, error="-", now=created + 6 + jobs.LEASE_SECONDS) == [
+            job.id
+        ]
+        failed = jobs.get(session, job_id=job.id, owner_id=owner_id)
+        jobs.renew(session, job_ids=[job.id], now=created + 100)  # too late: final
+    assert failed.state == "failed"
+    with transaction(factory) as session:
+        assert jobs.get(session, job_id=job.id, owner_id=owner_id).lease_until == failed.lease_until
+
+
 def test_jobs_go_with_their_owner(factory: sessionmaker[Session], other_id: str) -> None:
     with transaction(factory) as session:
         job = jobs.create(session, owner_id=other_id, filename="a")
         users.remove(session, user_id=other_id)
     with transaction(factory) as session, pytest.raises(NotFound):
         jobs.get(session, job_id=job.id, owner_id=other_id)
+
+
+def test_jobs_from_before_leases_count_as_lapsed(
+    engine: Engine, factory: sessionmaker[Session], owner_id: str
+) -> None:
+    command.downgrade(alembic_config(engine), "0011_counts")  # before the leases
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO import_jobs (id, owner_id, state, bytes_total, bytes_done, "
+                "conversations_done, imported, updated, unchanged, failed_json, created_at) "
+                "VALUES ('old', :owner, 'running', 1, 0, 0, 0, 0, 0, '[]', 1.0)"
+            ),
+            {"owner": owner_id},
+        )
+    upgrade(engine)
+    with transaction(factory) as session:
+        assert jobs.fail_unfinished(session, error="interrupted") == ["old"]

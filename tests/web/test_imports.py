@@ -200,7 +200,8 @@ def test_other_content_is_rejected_before_any_job(
     assert "multipart/form-data" in response.json()["detail"] or status == 400
     assert leftover_uploads(app) == []
     with transaction(app.state.runtime.factory) as session:
-        assert store_jobs.fail_unfinished(session, error="-") == []
+        later = time.time() + store_jobs.LEASE_SECONDS + 1  # every unfinished job counts
+        assert store_jobs.fail_unfinished(session, error="-", now=later) == []
 
 
 def test_malformed_requests_are_rejected(client: TestClient, alice: Caller) -> None:
@@ -271,21 +272,30 @@ def test_uploads_over_the_limit_are_413(small_app: FastAPI) -> None:
     assert leftover_uploads(small_app) == []
 
 
-def test_a_restart_fails_interrupted_jobs(
+def test_a_new_server_process_fails_the_jobs_whose_process_is_gone(
     app: FastAPI, web_settings: Settings, alice: Caller
 ) -> None:
     assert alice.user_id is not None
+    lapsed = time.time() - store_jobs.LEASE_SECONDS - 1  # their process stopped renewing
     with transaction(app.state.runtime.factory) as session:
         running = store_jobs.create(session, owner_id=alice.user_id, filename="big.zip")
         store_jobs.start(session, job_id=running.id, bytes_total=10**9)
         queued = store_jobs.create(session, owner_id=alice.user_id, filename="next.zip")
+        store_jobs.renew(session, job_ids=[running.id, queued.id], now=lapsed)
+        alive = store_jobs.create(session, owner_id=alice.user_id, filename="live.zip")
+        store_jobs.start(session, job_id=alive.id, bytes_total=10)  # another process's, leased
     leftover = jobs.upload_folder(uploads_dir(app), running.id)
     leftover.mkdir(parents=True)
     (leftover / "big.zip").write_bytes(b"PK\x03\x04")
+    busy = jobs.upload_folder(uploads_dir(app), alive.id)
+    busy.mkdir(parents=True)
+    (busy / "live.zip").write_bytes(b"PK\x03\x04")
 
     restarted = create_app(web_settings)  # a new server process on the same library
     try:
         with TestClient(restarted) as client:
+            body = client.get(f"/api/import/{alive.id}", headers=alice.headers).json()
+            assert body["state"] == "running" and busy.exists()
             for job in (running, queued):
                 body = client.get(f"/api/import/{job.id}", headers=alice.headers).json()
                 assert body["state"] == "failed" and body["summary"] is None

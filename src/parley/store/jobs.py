@@ -5,6 +5,11 @@ with an ``error`` written for the person who uploaded the file. Progress counter
 grow while the job is queued or running; :func:`finish` and :func:`fail` are final
 (``finished_at`` is set once).
 
+An unfinished job holds a lease (``lease_until``): the process running it renews it
+(:func:`renew`) while its thread lives. One whose lease ran out has no live process, and
+:func:`fail_unfinished` fails it; a job another live process runs keeps its lease, so
+several server processes can share one library.
+
 Jobs are owner-scoped: :func:`get` with another owner's id raises
 :class:`~parley.errors.NotFound`, exactly as for a job that does not exist, so job ids
 leak nothing.
@@ -22,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from parley.errors import NotFound
@@ -30,6 +35,7 @@ from parley.store.tables import import_jobs
 
 State = Literal["queued", "running", "done", "failed"]
 UNFINISHED: tuple[State, ...] = ("queued", "running")
+LEASE_SECONDS = 30.0  # an unfinished job not renewed for this long has no live process
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class Job:
     created_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
+    lease_until: float | None = None
 
     def summary(self) -> dict[str, Any] | None:
         """The import report once the job is done, else None."""
@@ -76,7 +83,9 @@ def create(
     bytes_total: int = 0,
     job_id: str | None = None,
 ) -> Job:
-    """A new ``queued`` job; ``job_id`` defaults to a fresh UUID."""
+    """A new ``queued`` job, leased for :data:`LEASE_SECONDS`; ``job_id`` defaults to a
+    fresh UUID."""
+    now = time.time()
     job = Job(
         id=job_id or str(uuid.uuid4()),
         owner_id=owner_id,
@@ -88,7 +97,8 @@ def create(
         imported=0,
         updated=0,
         unchanged=0,
-        created_at=time.time(),
+        created_at=now,
+        lease_until=now + LEASE_SECONDS,
     )
     values = {k: v for k, v in asdict(job).items() if k != "failed"}
     session.execute(import_jobs.insert().values(**values, failed_json="[]"))
@@ -160,12 +170,29 @@ def fail(session: Session, *, job_id: str, error: str) -> None:
     )
 
 
-def fail_unfinished(session: Session, *, error: str, keep: Collection[str] = ()) -> list[str]:
-    """Mark every queued or running job but those in ``keep`` failed; returns their ids."""
+def renew(session: Session, *, job_ids: Collection[str], now: float | None = None) -> None:
+    """Extend the leases of these unfinished jobs by :data:`LEASE_SECONDS` from ``now``."""
+    if not job_ids:
+        return
+    now = time.time() if now is None else now
+    session.execute(
+        update(import_jobs)
+        .where(import_jobs.c.id.in_(list(job_ids)), import_jobs.c.state.in_(UNFINISHED))
+        .values(lease_until=now + LEASE_SECONDS)
+    )
+
+
+def fail_unfinished(
+    session: Session, *, error: str, keep: Collection[str] = (), now: float | None = None
+) -> list[str]:
+    """Mark failed every queued or running job whose lease ran out by ``now`` (default:
+    the current time), but those in ``keep``; returns their ids."""
+    now = time.time() if now is None else now
+    lapsed = or_(import_jobs.c.lease_until.is_(None), import_jobs.c.lease_until < now)
     ids = [
         job_id
         for job_id in session.execute(
-            select(import_jobs.c.id).where(import_jobs.c.state.in_(UNFINISHED))
+            select(import_jobs.c.id).where(import_jobs.c.state.in_(UNFINISHED), lapsed)
         ).scalars()
         if job_id not in keep
     ]

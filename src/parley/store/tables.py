@@ -155,6 +155,7 @@ import_jobs = Table(
     Column("created_at", Double, nullable=False),
     Column("started_at", Double),
     Column("finished_at", Double),
+    Column("lease_until", Double),  # revision 0012: see parley.store.jobs
 )
 Index("ix_import_jobs_owner_created", import_jobs.c.owner_id, import_jobs.c.created_at)
 Index("ix_import_jobs_state", import_jobs.c.state)

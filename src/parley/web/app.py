@@ -18,7 +18,7 @@ from parley.web import errors
 from parley.web.limits import BodyLimit
 from parley.web.responses import FastJSON
 from parley.web.routing import include, install_index
-from parley.web.runtime import Runtime
+from parley.web.runtime import Runtime, recover_periodically
 from parley.web.security import SecurityHeaders
 
 UPLOAD_PATHS = ("/api/import", "/library/import")
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flusher = asyncio.create_task(
             flush_periodically(runtime.views, runtime.factory, every=settings.view_flush_seconds)
         )
+        sweeper = asyncio.create_task(recover_periodically(runtime))
         # What exists now (modules, the app, its routes) lives as long as the server: out of
         # the collector's way, a full collection no longer walks it, which took a request's
         # worth of time now and then (a visible p99). Given back when the server stops.
@@ -57,9 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         gc.unfreeze()
         await hub.close()  # agents are told the server goes away (1001)
-        flusher.cancel()
-        with suppress(asyncio.CancelledError):
-            await flusher
+        for task in (flusher, sweeper):
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
         await runtime.backends.aclose()  # backend HTTP connections, on their own loop
         runtime.close()  # writes the last buffered views
 

@@ -5,6 +5,7 @@ Built once by ``create_app(settings)`` and reached by routes through ``request.a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from parley.chat.router import BackendRegistry
 from parley.config import Settings
-from parley.jobs import recover_interrupted
+from parley.jobs import RECOVER_SECONDS, recover_interrupted
 from parley.ratelimit import Limiter, MemoryLimiter, RedisLimiter, Rule
 from parley.store.db import open_engine, session_factory, transaction
 from parley.store.direct import Reader
@@ -91,13 +92,10 @@ class Runtime:
         limiter: Limiter = (
             RedisLimiter(settings.redis_url) if settings.redis_url else MemoryLimiter()
         )
-        factory = session_factory(engine)
-        with transaction(factory) as session:  # no thread survives a restart: fail its jobs
-            recover_interrupted(session, uploads=settings.home / "uploads")
-        return cls(
+        runtime = cls(
             settings=settings,
             engine=engine,
-            factory=factory,
+            factory=session_factory(engine),
             limiter=limiter,
             admin_key=AdminKey.load(settings),
             ask_rule=Rule.parse(settings.rate_ask),
@@ -109,6 +107,13 @@ class Runtime:
             else MemoryViewCounter(),
             backends=BackendRegistry.from_settings(settings),
         )
+        runtime.recover()
+        return runtime
+
+    def recover(self) -> list[str]:
+        """Fail the import jobs whose process is gone (lapsed leases: see parley.jobs)."""
+        with transaction(self.factory) as session:
+            return recover_interrupted(session, uploads=self.settings.home / "uploads")
 
     def close(self) -> None:
         try:  # buffered share views are written on shutdown
@@ -118,3 +123,18 @@ class Runtime:
         self.backends.close()
         self.reader.close()
         self.engine.dispose()
+
+
+async def recover_periodically(runtime: Runtime, *, every: float = RECOVER_SECONDS) -> None:
+    """:meth:`Runtime.recover` every ``every`` seconds until cancelled (errors are logged):
+    the jobs of a process that died beside this one are failed within a lease or two."""
+    log = logging.getLogger("parley.jobs")
+    while True:
+        await asyncio.sleep(every)
+        try:
+            failed = await to_thread.run_sync(runtime.recover)
+        except Exception:
+            log.exception("could not look for interrupted import jobs; will retry")
+            continue
+        if failed:
+            log.warning("import jobs %s lost their server process: marked failed", failed)

@@ -177,6 +177,22 @@ async def test_a_process_gone_silent_fails_the_call_within_one_interval() -> Non
         assert caught.value.partial and text_of(out) == "so far"
 
 
+async def test_a_process_that_shuts_down_says_so_to_the_calls_it_serves() -> None:
+    prefix = f"parley-test:{uuid.uuid4().hex[:8]}:"
+    # b would wait a minute for a silent process: the error frame ends the call at once
+    async with (
+        process(prefix, "a") as (a, a_url),
+        agent(a_url) as worker,
+        process(prefix, "b", heartbeat=60.0) as (b, _b_url),
+    ):
+        await until(lambda: sees(b, "m"), "b sees the agent")
+        task, out = await partly_answered(b, worker, "so far")
+        await a.relay.close()  # type: ignore[union-attr]
+        with pytest.raises(BackendError, match="serving this request stopped") as caught:
+            await asyncio.wait_for(task, DEADLINE)
+        assert caught.value.partial and caught.value.status == 503 and text_of(out) == "so far"
+
+
 async def test_a_gone_origin_stops_the_call_it_asked_for() -> None:
     prefix = f"parley-test:{uuid.uuid4().hex[:8]}:"
     # b waits long for a's frames, so only a noticing that b is gone ends the call

@@ -23,7 +23,8 @@ Contracts:
   hears (the process died since its offer) goes to the next process, and finally waits
   locally.
 * **Ends.** A consumer that stops reading makes the origin publish ``cancel``; the serving
-  process closes its stream, which cancels the agent's request. The serving process sends
+  process closes its stream, which cancels the agent's request. A serving process that
+  shuts down ends the calls it runs for others with an error frame (503). The serving process sends
   ``alive`` for its running calls every half heartbeat interval: an origin that hears
   nothing of a call for a whole interval fails it (partial when text was streamed), and
   a serving process whose frames reach nobody (the origin died) stops the call.
@@ -103,6 +104,7 @@ class Relay:
         self._spare: set[asyncio.Task[Any]] = set()  # fire-and-forget publishes
         self._announce: asyncio.TimerHandle | None = None
         self._listening = asyncio.Event()
+        self._closing = False
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -125,11 +127,15 @@ class Relay:
         await self._read_offers()
 
     async def close(self) -> None:
-        """Withdraw this process's offer and stop; calls served for others end as gone."""
+        """Withdraw this process's offer and stop; the calls served for others end with an
+        error frame that says so (503, partial when text was sent)."""
+        self._closing = True
         if self._announce is not None:
             self._announce.cancel()
-        for _origin, task in list(self._serving.values()):
+        serving = [task for _origin, task in self._serving.values()]
+        for task in serving:
             task.cancel()
+        await asyncio.gather(*serving, return_exceptions=True)
         for task in [*self._tasks, *self._spare]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._spare, return_exceptions=True)
@@ -378,6 +384,11 @@ class Relay:
             await self._send_error(origin, call, error.detail, status=error.status, partial=partial)
         except Exception as error:  # Redis away, or a bug: the origin times out on its own
             log.warning("agent relay: a request for process %s failed: %r", origin, error)
+        except asyncio.CancelledError:
+            if self._closing:  # say so, rather than leave the origin to time out
+                detail = f"the server process {self.replica} serving this request stopped"
+                await self._send_error(origin, call, detail, status=503, partial=streamed)
+            raise
         finally:
             self._serving.pop(call, None)
 

@@ -19,6 +19,7 @@ from parley.agents import protocol
 from parley.agents.connection import REPLACED
 from parley.agents.hub import Hub
 from parley.agents.relay import Relay
+from parley.aio import stop
 from parley.chat.backends.base import BackendError, Chunk
 from parley.errors import Unavailable
 from tests.conftest import REDIS_URL, needs_redis
@@ -170,8 +171,7 @@ async def test_a_process_gone_silent_fails_the_call_within_one_interval() -> Non
     async with two(heartbeat=1.0) as (a, a_url, b, _b_url), agent(a_url) as worker:
         await until(lambda: sees(b, "m"), "b sees the agent")
         task, out = await partly_answered(b, worker, "so far")
-        for running in a.relay._tasks:  # type: ignore[union-attr]  # a stops without a word
-            running.cancel()
+        await stop(a.relay._tasks)  # type: ignore[union-attr]  # a stops without a word
         with pytest.raises(BackendError, match="went silent") as caught:
             await asyncio.wait_for(task, DEADLINE)
         assert caught.value.partial and text_of(out) == "so far"
@@ -204,10 +204,9 @@ async def test_a_gone_origin_stops_the_call_it_asked_for() -> None:
         await until(lambda: sees(b, "m"), "b sees the agent")
         task = start(collect(b, ask(), []))
         request = await worker.request()
-        for running in b.relay._tasks:  # type: ignore[union-attr]  # b no longer listens
-            running.cancel()
+        await stop(b.relay._tasks)  # type: ignore[union-attr]  # b no longer listens
         assert await worker.next() == protocol.Cancel(id=request.id)
-        task.cancel()
+        await stop([task])
 
 
 async def test_requests_sent_before_the_next_offer_spread_over_the_processes() -> None:

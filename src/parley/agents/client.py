@@ -35,6 +35,7 @@ from parley.agents import protocol, upstream
 from parley.agents.connection import REPLACED
 from parley.agents.http1 import Client
 from parley.agents.options import AgentConfig, backoff_delay, hub_uri, model_aliases
+from parley.aio import stop
 
 log = logging.getLogger("parley.agent")
 MAX_FRAME_BYTES = 32 * 1024**2
@@ -102,7 +103,8 @@ class Agent:
                 failures += 1
                 log.info("reconnecting in %.1f s", delay)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._stopping.wait()
         finally:
             await http.aclose()
 
@@ -143,9 +145,7 @@ class Agent:
                 await self._read(ws, http, silence=2 * registered.heartbeat_interval)
             finally:
                 self._ws = None
-                for task in [*helpers, *self.tasks.values()]:
-                    task.cancel()
-                await asyncio.gather(*helpers, *self.tasks.values(), return_exceptions=True)
+                await stop([*helpers, *self.tasks.values()])
 
     async def _register(self, ws: ClientConnection, models: list[str]) -> protocol.Registered:
         hello = protocol.Register(
@@ -156,7 +156,8 @@ class Agent:
         )
         await ws.send(protocol.encode(hello))
         try:
-            reply = protocol.from_hub(await asyncio.wait_for(ws.recv(), 30))
+            async with asyncio.timeout(30):
+                reply = protocol.from_hub(await ws.recv())
         except ConnectionClosed as closed:
             if closed.rcvd is not None and closed.rcvd.code == 1008:
                 raise AgentRefused(
@@ -165,8 +166,9 @@ class Agent:
             raise
         if isinstance(reply, protocol.Error):
             with contextlib.suppress(ConnectionClosed, TimeoutError):
-                while True:  # the hub closes right after; its close code says whether to retry
-                    await asyncio.wait_for(ws.recv(), 10)
+                async with asyncio.timeout(10):  # the hub closes right after; its close
+                    while True:  # code says whether to retry
+                        await ws.recv()
             if ws.close_code == 1008:
                 raise AgentRefused(f"the hub refused the registration: {reply.detail}")
             raise ConnectionError(f"the hub did not take the registration: {reply.detail}")

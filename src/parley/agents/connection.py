@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from parley.agents import protocol
+from parley.aio import stop
 from parley.chat.backends.base import ChatRequest
 
 log = logging.getLogger("parley.agents")
@@ -223,9 +224,7 @@ class AgentConnection:
             reason = f"connection failed: {error!r}" if error else first.result()
         finally:
             self.closed = True
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop(tasks)
             self.fail_all(reason)
             with contextlib.suppress(Exception):
                 await self.transport.close(self._close_code, reason[:120])

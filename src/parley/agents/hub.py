@@ -137,7 +137,8 @@ class Hub:
     async def serve(self, transport: Transport, owner: Owner) -> None:
         """Run one agent connection to its end (the caller has authenticated ``owner``)."""
         try:
-            raw = await asyncio.wait_for(transport.receive(), self.register_timeout)
+            async with asyncio.timeout(self.register_timeout):
+                raw = await transport.receive()
             frame = protocol.from_agent(raw)
             if not isinstance(frame, protocol.Register):
                 raise protocol.ProtocolError(

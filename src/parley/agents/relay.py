@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from parley.aio import stop
 from parley.chat.backends.base import BackendError, ChatRequest, Chunk
 from parley.errors import Unavailable
 
@@ -132,13 +133,8 @@ class Relay:
         self._closing = True
         if self._announce is not None:
             self._announce.cancel()
-        serving = [task for _origin, task in self._serving.values()]
-        for task in serving:
-            task.cancel()
-        await asyncio.gather(*serving, return_exceptions=True)
-        for task in [*self._tasks, *self._spare]:
-            task.cancel()
-        await asyncio.gather(*self._tasks, *self._spare, return_exceptions=True)
+        await stop([task for _origin, task in self._serving.values()])
+        await stop([*self._tasks, *self._spare])
         with contextlib.suppress(Exception):
             await self.redis.delete(self._key("agents", self.replica))
             await self._publish_offer([])
@@ -286,7 +282,8 @@ class Relay:
                 tried.append(replica)
             while True:
                 try:
-                    frame = await asyncio.wait_for(frames.get(), self.heartbeat_interval)
+                    async with asyncio.timeout(self.heartbeat_interval):
+                        frame = await frames.get()
                 except TimeoutError:
                     raise BackendError(
                         f"the server process {replica} serving this request through one of "
@@ -387,7 +384,10 @@ class Relay:
         except asyncio.CancelledError:
             if self._closing:  # say so, rather than leave the origin to time out
                 detail = f"the server process {self.replica} serving this request stopped"
-                await self._send_error(origin, call, detail, status=503, partial=streamed)
+                # shielded: close() cancels again those that take longer than a moment
+                await asyncio.shield(
+                    self._send_error(origin, call, detail, status=503, partial=streamed)
+                )
             raise
         finally:
             self._serving.pop(call, None)
@@ -411,9 +411,7 @@ class Relay:
                     continue
                 if not heard:
                     for call in calls:
-                        served = self._serving.get(call)
-                        if served is not None:
-                            served[1].cancel()
+                        self._halt(call)
 
     # -- the listener --------------------------------------------------------------------
 
@@ -447,9 +445,7 @@ class Relay:
             if kind == "request":
                 self._serve(frame)
             elif kind == "cancel":
-                served = self._serving.get(frame["id"])
-                if served is not None:
-                    served[1].cancel()
+                self._halt(frame["id"])
             elif kind == "alive":
                 for call in frame["ids"]:
                     queue = self._calls.get(call)
@@ -461,6 +457,12 @@ class Relay:
                     queue.put_nowait(frame)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
             log.warning("agent relay: ignored an unreadable message: %r", error)
+
+    def _halt(self, call: str) -> None:
+        """Stop serving ``call`` (for sure: see :mod:`parley.aio`)."""
+        served = self._serving.get(call)
+        if served is not None:
+            self._spawn(stop([served[1]]))
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)

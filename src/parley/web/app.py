@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from parley import __version__
+from parley.aio import stop
 from parley.config import Settings, load_settings
 from parley.views import flush_periodically
 from parley.web import errors
@@ -58,10 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         gc.unfreeze()
         await hub.close()  # agents are told the server goes away (1001)
-        for task in (flusher, sweeper):
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        await stop([flusher, sweeper])  # one may be in a thread: cancelled for sure
         await runtime.backends.aclose()  # backend HTTP connections, on their own loop
         runtime.close()  # writes the last buffered views
 

@@ -107,15 +107,18 @@ async def test_the_worker_thread_goes_when_idle(
     assert await writer.run(add_user("again")) == "again"
 
 
-async def test_a_free_lock_means_the_unit_runs_at_once(sqlite_writer: Writer) -> None:
+async def test_units_run_in_the_writer_thread_and_commit_in_order(sqlite_writer: Writer) -> None:
     writer = sqlite_writer
-    loop_thread = threading.get_ident()
+    order: list[tuple[int, str]] = []
 
-    def where(db: Db) -> int:
-        return threading.get_ident()
+    def unit(index: int) -> Callable[[Db], None]:
+        def work(db: Db) -> None:
+            order.append((index, threading.current_thread().name))
 
-    assert await writer.run(where) == loop_thread
-    assert writer._thread is None  # no thread was needed
+        return work
+
+    await asyncio.gather(*[writer.run(unit(i)) for i in range(20)])
+    assert order == [(i, "parley-chat-writer") for i in range(20)]  # never on the loop
 
 
 async def test_a_held_lock_queues_the_unit_without_blocking_the_loop(
@@ -152,7 +155,7 @@ async def test_a_held_lock_queues_the_unit_without_blocking_the_loop(
     assert order == ["first", "second"] and ticks == 5
 
 
-async def test_commits_made_at_once_are_checkpointed_in_the_background(
+async def test_the_writers_commits_are_checkpointed_in_the_background(
     factory: sessionmaker[Session], sqlite_writer: Writer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = sqlite_writer

@@ -1,23 +1,21 @@
-"""Write transactions for the chat: right away when nothing is in the way, else queued.
+"""Write transactions for the chat, off the event loop; on SQLite, queued ones together.
 
 :class:`Writer` runs a unit of work (a function of a session, or of a
 :class:`parley.store.direct.Direct`: the store's turn functions take either) in a
 transaction and hands its result back to the awaiting coroutine.
 
-* On SQLite a unit runs right where it is awaited, on the event loop, when it can take
-  the write lock at once (``BEGIN IMMEDIATE`` on a connection that never waits for it)
-  and no unit is queued before it: a turn's write is a few small statements, cheaper
-  than any hand-over to a thread, and nothing waits for a lock. Its commit never
-  checkpoints the WAL (a checkpoint copies pages and syncs): every ``CHECKPOINT_EVERY``
-  such commits, a worker thread does it.
-* Otherwise (another connection holds the lock, or units are already queued, which
-  keeps them in order) the unit joins the queue of one thread per database, on a
-  connection of its own that waits for the lock. Units that queue up while a
-  transaction runs share the next one (group commit, at most ``MAX_BATCH``, so that the
-  lock is never held long): each runs in its own SAVEPOINT, so one that raises is rolled
-  back alone and its error goes to its caller, while the others commit together. A lone
-  unit runs without a SAVEPOINT. The thread ends after a few idle seconds and starts
-  again when needed.
+* On SQLite every unit joins the queue of one thread per database, on a connection of
+  its own. Units that queue up while a transaction runs share the next one (group
+  commit, at most ``MAX_BATCH``, so that the lock is never held long): each runs in its
+  own SAVEPOINT, so one that raises is rolled back alone and its error goes to its
+  caller, while the others commit together. A lone unit runs without a SAVEPOINT. Units
+  commit in the order they were queued. The thread ends after a few idle seconds and
+  starts again when needed. Its commits never checkpoint the WAL (a checkpoint copies
+  pages and syncs): every ``CHECKPOINT_EVERY`` commits, another thread does it.
+  Why a thread even for a unit of a few small statements: SQLite works without the GIL,
+  so the event loop streams other replies meanwhile, and under load the commits are
+  shared; measured with ``bench/chat_bench.py``, running the units on the loop instead
+  made the time to the backend under a burst more than twice as long.
 * On any other database, each unit runs in its own transaction in the thread pool.
 * Awaiting a unit is not interrupted by cancellation: the unit completes (or fails) and
   the cancellation is delivered afterwards, as with ``anyio.to_thread.run_sync``.
@@ -32,10 +30,9 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import anyio
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from parley.store.db import transaction
@@ -48,8 +45,7 @@ Work = Callable[[Db], Any]
 Unit = tuple[Work, asyncio.Future[Any], asyncio.AbstractEventLoop]
 IDLE_SECONDS = 5.0
 MAX_BATCH = 16  # keeps the write lock short for the other writers
-CHECKPOINT_EVERY = 500  # commits made right away between two WAL checkpoints
-_BUSY = object()
+CHECKPOINT_EVERY = 500  # the writer thread's commits between two WAL checkpoints
 
 
 class Writer:
@@ -60,60 +56,18 @@ class Writer:
         self._queue: queue.SimpleQueue[Unit] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._queued = 0  # units queued or being committed by the thread
-        self._local = threading.local()  # each event loop thread's own connection
         self._since_checkpoint = 0
 
     async def run(self, work: Callable[[Db], T]) -> T:
         """``work(db)`` in a committed transaction; its error if it raised."""
         if not self.batched:
             return await anyio.to_thread.run_sync(self._alone, work)
-        with self._lock:
-            clear = self._queued == 0
-        if clear:
-            done = self._now(work)
-            if done is not _BUSY:
-                return cast(T, done)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        with self._lock:
-            self._queued += 1
         self._queue.put((work, future, loop))
         self._wake()
         with anyio.CancelScope(shield=True):
             result = await future
-        return result
-
-    def _connection(self) -> Direct:
-        db: Direct | None = getattr(self._local, "db", None)
-        if db is None:
-            bind = self.factory.kw["bind"]
-            pooled = bind.raw_connection()
-            connection = pooled.driver_connection
-            pooled.detach()  # ours: it never waits for the lock, nor checkpoints
-            connection.execute("PRAGMA busy_timeout=0")
-            connection.execute("PRAGMA wal_autocheckpoint=0")
-            db = self._local.db = Direct(connection, bind.dialect)
-        return db
-
-    def _now(self, work: Callable[[Db], T]) -> T | object:
-        """Run ``work`` here if the write lock is free this instant; else ``_BUSY``."""
-        db = self._connection()
-        try:
-            db.sql("BEGIN IMMEDIATE")
-        except OperationalError:  # locked: someone else is writing
-            return _BUSY
-        try:
-            result = work(db)
-            db.sql("COMMIT")
-        except BaseException:
-            if db.connection.in_transaction:
-                db.sql("ROLLBACK")
-            raise
-        self._since_checkpoint += 1
-        if self._since_checkpoint >= CHECKPOINT_EVERY:
-            self._since_checkpoint = 0
-            threading.Thread(target=self._checkpoint, name="parley-checkpoint", daemon=True).start()
         return result
 
     def _checkpoint(self) -> None:
@@ -141,6 +95,7 @@ class Writer:
         pooled = bind.raw_connection()  # the engine's connection settings (WAL, timeouts)
         connection = pooled.driver_connection
         pooled.detach()  # this thread's own until it ends
+        connection.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoint
         db = Direct(connection, bind.dialect)
         try:
             while True:
@@ -187,8 +142,10 @@ class Writer:
             if len(batch) > 1:
                 log.warning("a batch of %d chat writes failed: %s", len(batch), error)
             outcomes = [(False, error)] * len(batch)
-        with self._lock:
-            self._queued -= len(batch)
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= CHECKPOINT_EVERY:
+            self._since_checkpoint = 0
+            threading.Thread(target=self._checkpoint, name="parley-checkpoint", daemon=True).start()
         for (_work, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
             with contextlib.suppress(RuntimeError):  # RuntimeError: that loop is gone
                 loop.call_soon_threadsafe(_settle, future, ok, value)

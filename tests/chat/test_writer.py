@@ -155,6 +155,23 @@ async def test_a_held_lock_queues_the_unit_without_blocking_the_loop(
     assert order == ["first", "second"] and ticks == 5
 
 
+async def test_a_lock_held_too_long_fails_the_unit_and_the_next_one_commits(
+    factory: sessionmaker[Session], sqlite_writer: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    writer = sqlite_writer
+    monkeypatch.setattr(writer_module, "LOCK_SECONDS", 0.2)
+    holder = factory.kw["bind"].raw_connection()
+    holder.driver_connection.execute("BEGIN IMMEDIATE")  # another process, writing on
+    with pytest.raises(OperationalError, match="locked"):
+        await writer.run(add_user("late"))
+    holder.driver_connection.execute("COMMIT")
+    holder.close()
+    assert await writer.run(add_user("next")) == "next"
+    assert names(factory) == {"next"}
+
+
 async def test_the_writers_commits_are_checkpointed_in_the_background(
     factory: sessionmaker[Session], sqlite_writer: Writer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -29,10 +29,12 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from parley.store.db import transaction
@@ -45,6 +47,8 @@ Work = Callable[[Db], Any]
 Unit = tuple[Work, asyncio.Future[Any], asyncio.AbstractEventLoop]
 IDLE_SECONDS = 5.0
 MAX_BATCH = 16  # keeps the write lock short for the other writers
+LOCK_SECONDS = 10.0  # how long a transaction waits for another writer (as the engine's)
+LOCK_RETRY_SECONDS = 0.001
 CHECKPOINT_EVERY = 500  # the writer thread's commits between two WAL checkpoints
 
 
@@ -96,6 +100,7 @@ class Writer:
         connection = pooled.driver_connection
         pooled.detach()  # this thread's own until it ends
         connection.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoint
+        connection.execute("PRAGMA busy_timeout=0")  # see _begin
         db = Direct(connection, bind.dialect)
         try:
             while True:
@@ -120,7 +125,7 @@ class Writer:
     def _commit(self, db: Direct, batch: list[Unit]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            db.sql("BEGIN IMMEDIATE")
+            _begin(db)
             try:
                 if len(batch) == 1:  # alone: its own transaction is enough
                     outcomes.append((True, batch[0][0](db)))
@@ -149,6 +154,22 @@ class Writer:
         for (_work, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
             with contextlib.suppress(RuntimeError):  # RuntimeError: that loop is gone
                 loop.call_soon_threadsafe(_settle, future, ok, value)
+
+
+def _begin(db: Direct) -> None:
+    """``BEGIN IMMEDIATE``, trying again every millisecond or so while another connection
+    (another server process) writes, for up to ``LOCK_SECONDS``. SQLite's own busy
+    handler sleeps up to 100 ms between tries, long after the lock came free: with two
+    processes writing it made some writes wait for seconds."""
+    deadline = time.monotonic() + LOCK_SECONDS
+    while True:
+        try:
+            db.sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(LOCK_RETRY_SECONDS)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

@@ -37,7 +37,7 @@ import anyio
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from parley.store.db import transaction
+from parley.store.db import LOCK_WAIT_SECONDS, transaction
 from parley.store.direct import Db, Direct
 
 T = TypeVar("T")
@@ -47,7 +47,7 @@ Work = Callable[[Db], Any]
 Unit = tuple[Work, asyncio.Future[Any], asyncio.AbstractEventLoop]
 IDLE_SECONDS = 5.0
 MAX_BATCH = 16  # keeps the write lock short for the other writers
-LOCK_SECONDS = 10.0  # how long a transaction waits for another writer (as the engine's)
+LOCK_SECONDS = LOCK_WAIT_SECONDS  # how long a transaction waits for another writer
 LOCK_RETRY_SECONDS = 0.001
 CHECKPOINT_EVERY = 500  # the writer thread's commits between two WAL checkpoints
 

@@ -16,10 +16,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+LOCK_WAIT_SECONDS = 10  # how long a SQLite write waits for another connection's
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=10000",
+    f"PRAGMA busy_timeout={LOCK_WAIT_SECONDS * 1000}",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA cache_size=-16384",
     "PRAGMA temp_store=MEMORY",
@@ -51,7 +52,7 @@ def create_db_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 10},
+            connect_args={"check_same_thread": False, "timeout": LOCK_WAIT_SECONDS},
             pool_size=16,
             max_overflow=32,
         )

@@ -92,3 +92,14 @@ def test_agent_needs_a_token() -> None:
         "agent", "--server", "http://127.0.0.1:9", "--backend-url", "http://127.0.0.1:9"
     )
     assert result.exit_code == 2 and "--token" in result.output
+
+
+def test_agent_help_reflows_its_paragraphs() -> None:
+    """A docstring's line breaks are not the terminal's: at 200 columns a paragraph is one line."""
+    result = runner.invoke(app, ["agent", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    # the docstring breaks its lines after "answers" and after "drops."
+    assert any(
+        "answers heartbeats" in line and "drops. Ctrl-C" in line
+        for line in result.stdout.splitlines()
+    ), result.stdout

@@ -152,6 +152,10 @@ def test_serve_help_explains() -> None:
     text = " ".join(result.stdout.split())
     for phrase in ("PORT", "ADMIN_KEY", "PARLEY_ADMIN_KEY", "--host", "--workers", "hash"):
         assert phrase in text, phrase
+    assert "serve [OPTIONS] [PORT] [ADMIN_KEY]" in text  # optional once, not [[PORT]]
+    # bracketed text in option help is shown, not taken for markup
+    assert "[default: PARLEY_HOST or 127.0.0.1]" in text
+    assert "[default: PARLEY_PORT or 8080]" in text
 
 
 def test_serve_settings_positional_form(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,9 +13,12 @@ from parley.cli.chat import ask_command, chat_command
 app = typer.Typer(
     name="parley",
     help="Parley: a self-hosted home for your AI conversations. Import ChatGPT exports, "
-    "browse and search them, export them as Markdown, HTML or training data.\n\n"
+    "browse and search them, export them as Markdown, HTML or training data; chat with any "
+    "OpenAI-compatible model (`parley ask`, `parley chat`); serve it all, with sharing and "
+    "every API dialect, on one port (`parley serve`).\n\n"
     "Data lives in PARLEY_HOME (default ~/.local/share/parley) unless PARLEY_DATABASE_URL "
     "points elsewhere.",
+    rich_markup_mode="markdown",  # a docstring's paragraphs reflow to the terminal's width
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},

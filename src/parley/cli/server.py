@@ -86,7 +86,7 @@ def serve_command(
     port_argument: Annotated[
         int | None,
         typer.Argument(
-            metavar="[PORT]",
+            metavar="PORT",
             min=1,
             max=65535,
             help="Port to listen on (the ChatGPT-API-server form); wins over --port.",
@@ -96,7 +96,7 @@ def serve_command(
     admin_key_argument: Annotated[
         str | None,
         typer.Argument(
-            metavar="[ADMIN_KEY]",
+            metavar="ADMIN_KEY",
             help="Admin key for the /admin routes; wins over PARLEY_ADMIN_KEY. Prefer the "
             "variable: command lines are visible to other local users.",
             show_default=False,

@@ -38,7 +38,8 @@ What it does, in one run:
 6. prints per target the requests/s, p50/p99 of both times, the added latency per
    request (:func:`attribute`: each request's time minus the fake's own part of it, that
    percentile minus the direct requests'), where that time goes, the CPU used by the
-   server and this load generator, and the targets with PASS/FAIL: added p50 (first
+   server and this load generator, the machine's CPU steal (a shared VM's hypervisor
+   giving the CPUs to other guests), and the targets with PASS/FAIL: added p50 (first
    token and total) under 5 ms for rest and v1 and under 10 ms through an agent, under
    each judged pattern measured; at least 300 non-streaming requests/s through /v1; no
    failed request. Exit status 0 only when all pass.
@@ -272,6 +273,7 @@ class Result:
     statuses: Counter[int] = field(default_factory=Counter)
     server_cpu: float = float("nan")
     client_cpu: float = 0.0
+    steal: float = float("nan")  # % of the machine's CPU time its hypervisor took (Linux VMs)
     scale: bool = False  # its target's (see ``Target.scale``)
     prompts: list[str] = field(default_factory=list)  # the prompt of each measured request
     sent: list[float] = field(default_factory=list)  # when each was sent (time.monotonic)
@@ -546,8 +548,9 @@ def run(
         gathered = asyncio.gather(*tasks)
         await asyncio.sleep(spread + warmup)
         cpu_server = target.server.cpu_times() if target.server else None
-        cpu_me, wall = me.cpu_times(), time.perf_counter()
+        cpu_me, machine, wall = me.cpu_times(), psutil.cpu_times(), time.perf_counter()
         await asyncio.sleep(seconds)
+        result.steal = steal_percent(machine, psutil.cpu_times())
         elapsed = time.perf_counter() - wall
         if target.server and cpu_server:
             now = target.server.cpu_times()
@@ -569,6 +572,15 @@ def run(
     if fake_port is not None and streaming:
         attribute(result, fetch_timings(fake_port))
     return result
+
+
+def steal_percent(before: Any, after: Any) -> float:
+    """The share of the machine's CPU time between two ``psutil.cpu_times()`` that the
+    hypervisor gave to other guests (NaN where the system does not count it)."""
+    if not hasattr(before, "steal"):
+        return float("nan")
+    total = sum(after) - sum(before)
+    return 100 * (after.steal - before.steal) / total if total > 0 else float("nan")
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -618,7 +630,7 @@ def report(
     args: argparse.Namespace,
     agent_note: str | None,
 ) -> bool:
-    header = f"{'target':<8} {'req/s':>6} {'ttft p50':>9} {'ttft p99':>9} {'total p50':>10} {'total p99':>10} {'added ttft p50/p99':>19} {'added total p50/p99':>20} {'p50 diff ttft/total':>20} {'failed':>6} {'server cpu':>10} {'client cpu':>10}"
+    header = f"{'target':<8} {'req/s':>6} {'ttft p50':>9} {'ttft p99':>9} {'total p50':>10} {'total p99':>10} {'added ttft p50/p99':>19} {'added total p50/p99':>20} {'p50 diff ttft/total':>20} {'failed':>6} {'server cpu':>10} {'client cpu':>10} {'steal':>6}"
     for arrival, results in streams.items():
         print(f"\nstreaming, {arrival}: {args.streams} concurrent streams ({ARRIVALS[arrival].description}); the fake's first token after {args.first_delay * 1000:.0f} ms, "
               f"then {args.pieces} pieces {args.delay * 1000:.0f} ms apart; {args.seconds:g} s measured after {args.warmup:g} s warm-up")  # fmt: skip
@@ -633,7 +645,7 @@ def report(
                     f"{percentile_ms(r.ttft, 0.5) - percentile_ms(base.ttft, 0.5):>9.2f}/{percentile_ms(r.total, 0.5) - percentile_ms(base.total, 0.5):<7.2f}ms"
                 )
             print(
-                f"{r.name:<8} {r.rps:>6.1f} {percentile_ms(r.ttft, 0.5):>7.2f}ms {percentile_ms(r.ttft, 0.99):>7.2f}ms {percentile_ms(r.total, 0.5):>8.2f}ms {percentile_ms(r.total, 0.99):>8.2f}ms {added:>60} {r.failed:>6} {r.server_cpu:>9.0f}% {r.client_cpu:>9.0f}%"
+                f"{r.name:<8} {r.rps:>6.1f} {percentile_ms(r.ttft, 0.5):>7.2f}ms {percentile_ms(r.ttft, 0.99):>7.2f}ms {percentile_ms(r.total, 0.5):>8.2f}ms {percentile_ms(r.total, 0.99):>8.2f}ms {added:>60} {r.failed:>6} {r.server_cpu:>9.0f}% {r.client_cpu:>9.0f}% {r.steal:>5.1f}%"
             )
     for arrival, results in streams.items():
         print(f"\nwhere a request's time outside the fake goes, {arrival} (p50, ms):")
@@ -649,13 +661,15 @@ def report(
         "then that percentile minus the direct requests'; p50 diff: the target's p50 minus direct's "
         "(it also moves with the fake's own timing); relay: a byte-for-byte relay (bench/_relay.py), "
         "the scale; frame: that relay inside Parley's web stack (uvicorn, middleware, routing, "
-        "EventStream), without the chat engine; neither is judged"
+        "EventStream), without the chat engine; neither is judged; steal: the share of the "
+        "machine's CPU time its hypervisor gave to other guests while the target was measured "
+        "(on a shared VM it slows every figure of that row, the baseline's included)"
     )
     print(
         f"\nnon-streaming: {args.concurrency} connections, the 'instant' model, {args.seconds:g} s measured"
     )
     print(
-        f"{'target':<8} {'req/s':>8} {'p50':>9} {'p99':>9} {'added p50/p99':>17} {'failed':>7} {'server cpu':>10} {'client cpu':>10}"
+        f"{'target':<8} {'req/s':>8} {'p50':>9} {'p99':>9} {'added p50/p99':>17} {'failed':>7} {'server cpu':>10} {'client cpu':>10} {'steal':>6}"
     )
     for r in plain:
         added = (
@@ -664,7 +678,7 @@ def report(
             else f"{percentile_ms(r.total, 0.5) - percentile_ms(plain[0].total, 0.5):>7.2f}/{percentile_ms(r.total, 0.99) - percentile_ms(plain[0].total, 0.99):<7.2f}ms"
         )
         print(
-            f"{r.name:<8} {r.rps:>8.1f} {percentile_ms(r.total, 0.5):>7.2f}ms {percentile_ms(r.total, 0.99):>7.2f}ms {added:>17} {r.failed:>7} {r.server_cpu:>9.0f}% {r.client_cpu:>9.0f}%"
+            f"{r.name:<8} {r.rps:>8.1f} {percentile_ms(r.total, 0.5):>7.2f}ms {percentile_ms(r.total, 0.99):>7.2f}ms {added:>17} {r.failed:>7} {r.server_cpu:>9.0f}% {r.client_cpu:>9.0f}% {r.steal:>5.1f}%"
         )
     if agent_note:
         print(f"\nagent: {agent_note}")

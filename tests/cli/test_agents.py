@@ -95,7 +95,7 @@ def test_agent_needs_a_token() -> None:
 
 
 def test_agent_help_reflows_its_paragraphs() -> None:
-    """A docstring's line breaks are not the terminal's: at 200 columns a paragraph is one line."""
+    """A docstring's line breaks are not the terminal's: its paragraphs reflow to the width."""
     result = runner.invoke(app, ["agent", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     # the docstring breaks its lines after "answers" and after "drops."

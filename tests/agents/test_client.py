@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
+import orjson
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -296,3 +297,80 @@ async def test_frames_made_while_one_is_being_sent_queue_behind_it_and_join(
         protocol.Chunk(id="a", text="23"),
         protocol.Done(id="a"),
     ]
+
+
+async def test_to_a_hub_that_reads_batches_what_queued_up_leaves_as_one_message(
+    fake: FakeLLM,
+) -> None:
+    socket = HeldSocket()
+    agent = agent_on(socket, fake)
+    agent._batch = True
+    # several replies' tasks, woken by the same burst of the model server, each make a frame
+    for frame in (
+        protocol.Chunk(id="a", text="1"),
+        protocol.Chunk(id="b", text="x"),
+        protocol.Chunk(id="a", text="2"),
+        protocol.Done(id="a"),
+    ):
+        await agent._send_now(frame)
+    assert not socket.sent  # nothing leaves from the tasks themselves
+    writer = asyncio.create_task(agent._write(socket, agent._outbox))  # type: ignore[arg-type]
+    await asyncio.wait_for(agent._outbox.join(), DEADLINE)
+    await agent._send_now(protocol.Chunk(id="b", text="y"))  # alone: sent as itself
+    await asyncio.wait_for(agent._outbox.join(), DEADLINE)
+    writer.cancel()
+    assert [protocol.from_agent(text) for text in socket.sent] == [
+        protocol.Batch(
+            frames=[
+                protocol.Chunk(id="a", text="12"),
+                protocol.Done(id="a"),
+                protocol.Chunk(id="b", text="x"),
+            ]
+        ),
+        protocol.Chunk(id="b", text="y"),
+    ]
+
+
+async def test_replies_released_at_once_by_a_batching_server_all_arrive_whole(
+    fake: FakeLLM,
+) -> None:
+    hold = threading.Event()
+    prompts = [f"p{i}" for i in range(8)]
+    for prompt in prompts:
+        fake.script(prompt, Reply(chunks=[prompt, "-", "end"], hold=hold))
+    hub = Hub(heartbeat_interval=5)
+    async with hub_server(hub) as url, started(config(url, fake, concurrency=8)) as (agent, _):
+        assert agent._batch  # the hub said it reads them
+        tasks = [asyncio.ensure_future(collect(hub, ask(p, model="fake-a"), [])) for p in prompts]
+        await until(lambda: all(fake.started(p).is_set() for p in prompts), "all run")
+        hold.set()  # every reply is released at once, as by a batching model server
+        results = await asyncio.gather(*tasks)
+    assert [text_of(result) for result in results] == [f"{p}-end" for p in prompts]
+
+
+async def test_a_hub_that_does_not_read_batches_gets_single_frames(fake: FakeLLM) -> None:
+    hold = threading.Event()
+    for prompt in ("one", "two"):
+        fake.script(prompt, Reply(chunks=[prompt, "!"], hold=hold))
+    received: list[str] = []
+
+    async def older_hub(ws: ServerConnection) -> None:
+        await ws.recv()  # register
+        await ws.send(protocol.encode(protocol.Registered(agent_id="o", heartbeat_interval=5)))
+        for prompt in ("one", "two"):
+            messages = [{"role": "user", "content": prompt}]
+            request = protocol.Request(id=prompt, model="fake-a", messages=messages)
+            await ws.send(protocol.encode(request))
+        while received.count("done") < 2:
+            received.append(orjson.loads(await ws.recv())["type"])
+        await ws.wait_closed()
+
+    async with serve(older_hub, "127.0.0.1", 0, ping_interval=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        cfg = config(f"ws://127.0.0.1:{port}", fake, concurrency=2)
+        async with started(cfg) as (agent, _):
+            assert not agent._batch
+            await until(lambda: all(fake.started(p).is_set() for p in ("one", "two")), "both run")
+            hold.set()
+            await until(lambda: received.count("done") == 2, "both replies ended")
+    assert "batch" not in received and received.count("chunk") >= 2

@@ -121,3 +121,61 @@ async def test_requests_made_while_one_is_being_sent_follow_it_in_order() -> Non
     assert [orjson.loads(text)["type"] for text in transport.sent][-1] == "cancel"
     agent.stop("done")
     await serving
+
+
+class ScriptedTransport(HeldTransport):
+    """A transport that hands out ``incoming`` messages, then waits until it is closed."""
+
+    def __init__(self, incoming: list[str]) -> None:
+        super().__init__()
+        self.incoming = list(incoming)
+
+    async def receive(self) -> str | bytes:
+        if self.incoming:
+            return self.incoming.pop(0)
+        return await super().receive()
+
+
+async def serve_until_sent(transport: ScriptedTransport, agent: AgentConnection, sent: int) -> None:
+    """Run ``agent`` until its transport read everything and sent ``sent`` frames."""
+    serving = asyncio.create_task(agent.run())
+    async with asyncio.timeout(5):
+        while transport.incoming or len(transport.sent) < sent:
+            await asyncio.sleep(0)
+    agent.stop("done")
+    await serving
+
+
+async def test_the_frames_of_a_batch_reach_their_calls_in_order() -> None:
+    request = ChatRequest(model="m", messages=[])
+    transport = ScriptedTransport([])
+    agent = connection(transport)
+    one, two = agent.open_call(request), agent.open_call(request)
+    batch = protocol.Batch(
+        frames=[
+            protocol.Chunk(id=one.id, text="a"),
+            protocol.Chunk(id=two.id, text="x"),
+            protocol.Done(id=one.id, finish_reason="length"),
+            protocol.Chunk(id=one.id, text="after its end"),
+            protocol.Drain(),
+        ]
+    )
+    transport.incoming.append(protocol.encode(batch))
+    await serve_until_sent(transport, agent, 0)
+    assert await one.next() == protocol.Chunk(id=one.id, text="a")
+    assert await one.next() == protocol.Done(id=one.id, finish_reason="length")
+    assert await two.next() == protocol.Chunk(id=two.id, text="x")
+    assert agent.draining
+
+
+async def test_a_batch_with_an_invalid_frame_is_refused_whole() -> None:
+    request = ChatRequest(model="m", messages=[])
+    transport = ScriptedTransport([])
+    agent = connection(transport)
+    call = agent.open_call(request)
+    frames = [{"type": "chunk", "id": call.id, "text": "a"}, {"type": "chunk", "id": call.id}]
+    transport.incoming.append(orjson.dumps({"type": "batch", "frames": frames}).decode())
+    await serve_until_sent(transport, agent, 1)
+    error = orjson.loads(transport.sent[0])
+    assert error["type"] == "error" and "frame 1 of the batch" in error["detail"]
+    assert isinstance(await call.next(), AgentGone)  # not even its valid first frame came

@@ -18,6 +18,14 @@ def test_every_frame_round_trips_as_one_json_object() -> None:
         protocol.Done(id="r1", finish_reason="length", usage={"completion_tokens": 2}, model="m1"),
         protocol.Error(id="r1", detail="upstream said no"),
         protocol.Drain(),
+        protocol.Batch(
+            frames=[
+                protocol.Chunk(id="r1", text="a"),
+                protocol.Chunk(id="r2", text="b"),
+                protocol.Done(id="r1"),
+                protocol.Pong(ts=1.0),
+            ]
+        ),
     ]
     for frame in agent_frames:
         text = protocol.encode(frame)
@@ -25,6 +33,7 @@ def test_every_frame_round_trips_as_one_json_object() -> None:
         assert protocol.from_agent(text.encode()) == frame
     hub_frames: list[protocol.HubFrame] = [
         protocol.Registered(agent_id="gpu-1", heartbeat_interval=15.0),
+        protocol.Registered(agent_id="gpu-1", heartbeat_interval=15.0, batch=True),
         protocol.Ping(ts=3.0),
         protocol.Request(
             id="r1",
@@ -55,6 +64,23 @@ def test_frames_nest_objects_instead_of_json_strings() -> None:
     assert done == {"type": "done", "id": "r", "finish_reason": "stop"}  # None left out
 
 
+def test_a_batch_nests_its_frames_as_objects() -> None:
+    batch = protocol.Batch(frames=[protocol.Chunk(id="r", text="a"), protocol.Done(id="r")])
+    assert orjson.loads(protocol.encode(batch)) == {
+        "type": "batch",
+        "frames": [
+            {"type": "chunk", "id": "r", "text": "a"},
+            {"type": "done", "id": "r", "finish_reason": "stop"},
+        ],
+    }
+
+
+def test_a_hub_that_does_not_mention_batches_does_not_read_them() -> None:
+    older = '{"type": "registered", "agent_id": "a", "heartbeat_interval": 5}'
+    assert protocol.from_hub(older) == protocol.Registered(agent_id="a", heartbeat_interval=5)
+    assert not protocol.from_hub(older.replace("}", ', "batch": "yes"}')).batch  # type: ignore[union-attr]
+
+
 def test_register_defaults_and_cleanup() -> None:
     frame = protocol.from_agent('{"type": "register", "models": [" m ", "m", "n"], "extra": 1}')
     assert frame == protocol.Register(models=["m", "n"], concurrency=1)
@@ -83,6 +109,21 @@ def test_register_defaults_and_cleanup() -> None:
         ('{"type": "error", "id": "r"}', "'detail'"),
         ('{"type": "pong", "ts": "now"}', "'ts' must be a number"),
         ('{"type": "request", "id": "r", "model": "m", "messages": []}', "unknown frame type"),
+        ('{"type": "batch"}', "'frames' must be a non-empty list"),
+        ('{"type": "batch", "frames": []}', "'frames' must be a non-empty list"),
+        ('{"type": "batch", "frames": [3]}', "frame 0 of the batch is not a JSON object"),
+        (
+            '{"type": "batch", "frames": [{"type": "pong"}, {"type": "chunk", "id": "r"}]}',
+            "frame 1 of the batch: 'text' must be a string",
+        ),
+        (
+            '{"type": "batch", "frames": [{"type": "register", "models": ["m"]}]}',
+            "frame 0 of the batch: unknown frame type 'register'",
+        ),
+        (
+            '{"type": "batch", "frames": [{"type": "batch", "frames": [{"type": "pong"}]}]}',
+            "frame 0 of the batch: unknown frame type 'batch'",
+        ),
     ],
 )
 def test_invalid_agent_frames_say_what_is_wrong(raw: str, message: str) -> None:

@@ -8,11 +8,13 @@ Contracts:
   ``--model NAME=LOCAL`` announces NAME and asks the local server for LOCAL;
 * answers every ``ping``; runs each ``request`` as its own task against the local server
   and streams ``chunk`` frames, then ``done`` (or ``error``); ``cancel`` stops the task
-  (and so the local request); frames leave one at a time, in the order they were made:
-  a request's chunks and its end go out at once from its task when nothing is queued
-  or being sent (no wait for another task's turn on the loop), everything else through
-  one writer, which joins the chunks of a request that queued up while it was sending
-  (:func:`coalesce`);
+  (and so the local request); frames leave in the order they were made, through one
+  writer, which joins the chunks of a request that queued up while it waited
+  (:func:`coalesce`) and sends what queued up together as one ``batch`` message when
+  the hub reads them (its ``registered`` says so): when a batching model server hands
+  the agent the pieces of many replies at once, they cross as one message, not one
+  each. With a hub that does not read batches, a request's chunks and its end go out
+  at once from its task when nothing is queued or being sent;
 * reconnects after any failure with capped exponential backoff and jitter; a hub that is
   silent for two heartbeat intervals counts as a failure; a refused token (HTTP 401/403)
   or a refused registration is fatal (:class:`AgentRefused`): retrying cannot fix it;
@@ -58,9 +60,10 @@ class Agent:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
-        self._outbox: asyncio.Queue[protocol.AgentFrame] = asyncio.Queue()
+        self._outbox: asyncio.Queue[protocol.Batched] = asyncio.Queue()
         self._sending = asyncio.Lock()
         self._ws: ClientConnection | None = None  # the hub socket while registered
+        self._batch = False  # the hub reads batch frames
 
     def stop(self) -> None:
         """Graceful: take no new work, finish the running requests, then close."""
@@ -135,6 +138,7 @@ class Agent:
             self._outbox = asyncio.Queue()
             self._sending = asyncio.Lock()
             self._ws = ws
+            self._batch = registered.batch
             self.registered.set()
             log.info("registered as %s serving %s", registered.agent_id, ", ".join(models))
             helpers = [
@@ -243,14 +247,15 @@ class Agent:
             if running is task:
                 del self.tasks[request_id]
 
-    def _send(self, frame: protocol.AgentFrame) -> None:
+    def _send(self, frame: protocol.Batched) -> None:
         """Queue ``frame`` for the writer."""
         self._outbox.put_nowait(frame)
 
-    async def _send_now(self, frame: protocol.AgentFrame) -> None:
-        """Send ``frame`` here if nothing is queued or being sent, else queue it behind."""
+    async def _send_now(self, frame: protocol.Batched) -> None:
+        """Send ``frame`` here if nothing is queued or being sent and the hub does not
+        read batches, else queue it (behind the others, to leave with them)."""
         ws = self._ws
-        if ws is None or not self._outbox.empty() or self._sending.locked():
+        if ws is None or self._batch or not self._outbox.empty() or self._sending.locked():
             self._send(frame)
             return
         # ConnectionClosed: the session is ending, and the hub fails the call itself
@@ -258,18 +263,21 @@ class Agent:
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(protocol.encode(frame))
 
-    async def _write(
-        self, ws: ClientConnection, outbox: asyncio.Queue[protocol.AgentFrame]
-    ) -> None:
-        """The one writer: sends frames in order, joining chunks that queued up meanwhile."""
+    async def _write(self, ws: ClientConnection, outbox: asyncio.Queue[protocol.Batched]) -> None:
+        """The one writer: sends what queued up, in order, its chunks joined per request;
+        as one ``batch`` message when the hub reads them."""
         while True:
             batch = [await outbox.get()]
             while not outbox.empty():
                 batch.append(outbox.get_nowait())
             try:
+                frames = coalesce(batch)
                 async with self._sending:
-                    for frame in coalesce(batch):
-                        await ws.send(protocol.encode(frame))
+                    if self._batch and len(frames) > 1:
+                        await ws.send(protocol.encode(protocol.Batch(frames=frames)))
+                    else:
+                        for frame in frames:
+                            await ws.send(protocol.encode(frame))
             finally:
                 for _ in batch:
                     outbox.task_done()
@@ -284,13 +292,13 @@ class Agent:
         await ws.close(1000, "the agent is shutting down")
 
 
-def coalesce(frames: list[protocol.AgentFrame]) -> list[protocol.AgentFrame]:
+def coalesce(frames: list[protocol.Batched]) -> list[protocol.Batched]:
     """The same frames, with the chunks of each request joined up to its next other frame.
 
     Order is kept within each request (a request's chunks never pass its ``done``);
     requests may interleave differently, which the hub does not mind.
     """
-    out: list[protocol.AgentFrame] = []
+    out: list[protocol.Batched] = []
     pending: dict[str, list[str]] = {}
 
     def flush(request_id: str) -> None:

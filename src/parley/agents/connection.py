@@ -9,7 +9,8 @@ Invariants:
   request leaves at once instead of waiting for the writer's turn on a busy loop), so
   two requests never interleave bytes on the socket;
 * requests are matched to responses by the ``id`` the hub chose (:class:`Call`); frames
-  for an id that is no longer running (late chunks after a cancel) are ignored;
+  for an id that is no longer running (late chunks after a cancel) are ignored; the
+  frames of a ``batch`` are handled one by one, in order, as if they had come alone;
 * the hub sends ``ping`` every half heartbeat interval; any frame from the agent counts as
   a sign of life, and an agent silent for a whole interval is dropped, so a half-open
   socket is noticed within one interval of its last frame;
@@ -276,9 +277,13 @@ class AgentConnection:
                 log.warning("agent %s sent an invalid frame: %s", self.id, error.detail)
                 self.send(protocol.Error(detail=f"invalid frame ignored: {error.detail}"))
                 continue
-            self._handle(frame)
+            if isinstance(frame, protocol.Batch):
+                for inner in frame.frames:
+                    self._handle(inner)
+            else:
+                self._handle(frame)
 
-    def _handle(self, frame: protocol.AgentFrame) -> None:
+    def _handle(self, frame: protocol.Register | protocol.Batched) -> None:
         if isinstance(frame, protocol.Pong):
             self.heartbeat = time.time()
         elif isinstance(frame, protocol.Chunk | protocol.Done | protocol.Error):

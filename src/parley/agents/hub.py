@@ -182,7 +182,9 @@ class Hub:
         if previous is not None:
             previous.stop("replaced by a new connection with the same agent id", code=REPLACED)
         agent.send(
-            protocol.Registered(agent_id=agent_id, heartbeat_interval=self.heartbeat_interval)
+            protocol.Registered(
+                agent_id=agent_id, heartbeat_interval=self.heartbeat_interval, batch=True
+            )
         )
         log.info("agent %s connected (%s): %s", agent_id, owner.name, ", ".join(agent.models))
         self.joined()

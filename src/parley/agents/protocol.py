@@ -6,7 +6,10 @@ read one and raise :class:`ProtocolError` with a message naming the offending fi
 the frame is not valid for that direction. Unknown extra keys are ignored, so either side
 may add optional fields later.
 
-Agent -> hub: ``register``, ``pong``, ``chunk``, ``done``, ``error``, ``drain``.
+Agent -> hub: ``register``, ``pong``, ``chunk``, ``done``, ``error``, ``drain``, and
+``batch`` (several of those but ``register`` in one message, in order; only to a hub
+whose ``registered`` said ``"batch": true``: one message instead of one per frame when a
+batching model server hands an agent the pieces of many replies at once).
 Hub -> agent: ``registered``, ``ping``, ``request``, ``cancel``, ``error``.
 
 ``request`` / ``chunk`` / ``done`` / ``error`` / ``cancel`` carry the request ``id`` the hub
@@ -48,6 +51,7 @@ class Registered:
     type: ClassVar[str] = "registered"
     agent_id: str
     heartbeat_interval: float
+    batch: bool = False  # the hub reads ``batch`` frames
 
 
 @dataclass(frozen=True)
@@ -109,15 +113,33 @@ class Drain:
     type: ClassVar[str] = "drain"
 
 
-AgentFrame = Register | Pong | Chunk | Done | Error | Drain
+Batched = Pong | Chunk | Done | Error | Drain  # what a batch may hold
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Several frames in one message, handled as if they had come one by one, in order.
+    A batch with one invalid frame is invalid as a whole (none of it is handled)."""
+
+    type: ClassVar[str] = "batch"
+    frames: list[Batched]
+
+
+AgentFrame = Register | Pong | Chunk | Done | Error | Drain | Batch
 HubFrame = Registered | Ping | Request | Cancel | Error
 Frame = AgentFrame | HubFrame
 
 
 def encode(frame: Frame) -> str:
     """The frame as JSON text (``type`` first; ``None`` optional fields left out)."""
+    return orjson.dumps(_fields(frame)).decode()
+
+
+def _fields(frame: Frame) -> dict[str, Any]:
+    if isinstance(frame, Batch):
+        return {"type": frame.type, "frames": [_fields(inner) for inner in frame.frames]}
     body = {k: v for k, v in vars(frame).items() if v is not None}  # fields; shallow
-    return orjson.dumps({"type": frame.type, **body}).decode()
+    return {"type": frame.type, **body}
 
 
 def from_agent(raw: str | bytes) -> AgentFrame:
@@ -126,6 +148,28 @@ def from_agent(raw: str | bytes) -> AgentFrame:
     kind = data.get("type")
     if kind == "register":
         return _register(data)
+    if kind == "batch":
+        return _batch(data)
+    return _batched(data, "register, pong, chunk, done, error, drain, batch")
+
+
+def _batch(data: dict[str, Any]) -> Batch:
+    frames = data.get("frames")
+    if not isinstance(frames, list) or not frames:
+        raise ProtocolError("'frames' must be a non-empty list of frames")
+    read: list[Batched] = []
+    for index, inner in enumerate(frames):
+        if not isinstance(inner, dict):
+            raise ProtocolError(f"frame {index} of the batch is not a JSON object")
+        try:
+            read.append(_batched(inner, "pong, chunk, done, error, drain"))
+        except ProtocolError as error:
+            raise ProtocolError(f"frame {index} of the batch: {error.detail}") from None
+    return Batch(frames=read)
+
+
+def _batched(data: dict[str, Any], known: str) -> Batched:
+    kind = data.get("type")
     if kind == "pong":
         return Pong(ts=_number(data, "ts", default=0.0))
     if kind == "chunk":
@@ -141,7 +185,7 @@ def from_agent(raw: str | bytes) -> AgentFrame:
         return Error(id=_optional_string(data, "id"), detail=_string(data, "detail"))
     if kind == "drain":
         return Drain()
-    raise ProtocolError(_unknown(kind, "register, pong, chunk, done, error, drain"))
+    raise ProtocolError(_unknown(kind, known))
 
 
 def from_hub(raw: str | bytes) -> HubFrame:
@@ -152,7 +196,11 @@ def from_hub(raw: str | bytes) -> HubFrame:
         interval = _number(data, "heartbeat_interval")
         if interval <= 0:
             raise ProtocolError("'heartbeat_interval' must be a positive number of seconds")
-        return Registered(agent_id=_string(data, "agent_id"), heartbeat_interval=interval)
+        return Registered(
+            agent_id=_string(data, "agent_id"),
+            heartbeat_interval=interval,
+            batch=data.get("batch") is True,
+        )
     if kind == "ping":
         return Ping(ts=_number(data, "ts", default=0.0))
     if kind == "request":

@@ -12,6 +12,7 @@ from parley.chat.router import HOW_TO_CONFIGURE, BackendRegistry
 from parley.config import Settings
 from parley.errors import Unavailable
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.live_server import closed_port
 
 pytestmark = pytest.mark.anyio
 
@@ -85,6 +86,19 @@ async def test_the_default_model_is_configured_or_the_first_listed(fake: FakeOpe
     )
     assert await BackendRegistry([backend]).resolve_model(None) == "fake-model"
     assert await BackendRegistry([backend]).resolve_model("asked") == "asked"
+
+
+async def test_without_a_model_to_use_the_error_says_why_no_backend_listed_one() -> None:
+    down = OpenAIBackend("down", f"http://127.0.0.1:{closed_port()}/v1")
+    with FakeOpenAI(models=()) as empty:
+        registry = BackendRegistry([down, OpenAIBackend("empty", empty.url)])
+        with pytest.raises(Unavailable) as caught:
+            await registry.resolve_model(None)
+    detail = caught.value.detail
+    assert "no model was named and no backend lists one" in detail
+    assert "backend 'down' could not list its models: ConnectError: could not connect" in detail
+    assert "'empty'" not in detail  # it answered; it just lists nothing
+    assert detail.endswith("name a model or set PARLEY_DEFAULT_MODEL")
 
 
 async def test_a_backend_that_fails_before_any_text_hands_over(

@@ -14,6 +14,7 @@ from parley.cli.main import app
 from parley.store import conversations, users
 from parley.store.db import open_engine, session_factory, transaction
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.live_server import closed_port
 
 runner = CliRunner()
 
@@ -98,6 +99,18 @@ def test_ask_without_a_backend_says_how_to_configure_one(_library: str) -> None:
     assert result.exit_code == 1
     assert "PARLEY_OPENAI_BASE_URL" in result.stderr
     assert library(_library) == []
+
+
+def test_ask_with_the_backend_down_says_so_once(
+    _library: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARLEY_OPENAI_BASE_URL", f"http://127.0.0.1:{closed_port()}/v1")
+    result = invoke("ask", "anyone?")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: no model was named")
+    assert "could not connect" in result.stderr
+    assert "could not list models" not in result.stderr  # no warning before the error
 
 
 def test_a_failed_ask_keeps_the_partial_answer(_library: str, backend: FakeOpenAI) -> None:

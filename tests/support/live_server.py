@@ -41,3 +41,10 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(15)
         self._socket.close()
+
+
+def closed_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on (a server that is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

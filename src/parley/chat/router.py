@@ -111,9 +111,15 @@ class BackendRegistry:
             listed = await _models(backend)
             if listed:
                 return listed[0]
+        failures = [
+            f"backend {backend.name!r} could not list its models: {error}"
+            for backend in self._backends.values()
+            if (error := getattr(backend, "discovery_error", None))
+        ]
+        why = f" ({'; '.join(failures)})" if failures else ""
         raise Unavailable(
-            "no model was named and no backend lists one: name a model in the request or "
-            "set PARLEY_DEFAULT_MODEL"
+            f"no model was named and no backend lists one{why}: name a model "
+            "or set PARLEY_DEFAULT_MODEL"
         )
 
     async def candidates(self, model: str) -> list[Backend]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -48,6 +49,8 @@ HISTORY = 6  # messages shown when `parley chat ID` resumes a conversation
 
 
 def engine_for(ctx: Context) -> ChatEngine:
+    # a failed model listing is named by the error it leads to: not logged here as well
+    logging.getLogger("parley.chat.discovery").setLevel(logging.ERROR)
     registry = BackendRegistry.from_settings(ctx.settings)
     return ChatEngine(ctx.factory, registry, autocontinue_rounds=ctx.settings.autocontinue_rounds)
 

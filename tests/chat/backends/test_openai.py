@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 
 import orjson
@@ -12,6 +11,7 @@ import pytest
 from parley.chat.backends.base import BackendError, ChatRequest, Chunk
 from parley.chat.backends.openai import OpenAIBackend
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.live_server import closed_port
 
 pytestmark = pytest.mark.anyio
 
@@ -113,10 +113,7 @@ async def test_gives_up_after_its_retries(fake: FakeOpenAI) -> None:
 
 
 async def test_an_unreachable_server_is_a_clear_error() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # nothing listens there once the socket closes
-    backend = OpenAIBackend("local", f"http://127.0.0.1:{port}/v1", retries=1, backoff=0)
+    backend = OpenAIBackend("local", f"http://127.0.0.1:{closed_port()}/v1", retries=1, backoff=0)
     with pytest.raises(BackendError) as caught:
         await collect(backend)
     assert "'local'" in caught.value.detail and "unreachable" in caught.value.detail
@@ -193,6 +190,17 @@ async def test_asks_again_without_stream_options_when_refused(fake: FakeOpenAI) 
     assert "stream_options" in first.body and "stream_options" not in second.body
     await collect(backend)
     assert "stream_options" not in fake.chat_requests()[2].body
+
+
+async def test_why_the_last_listing_failed_is_kept_until_one_succeeds(fake: FakeOpenAI) -> None:
+    backend = OpenAIBackend("b", f"http://127.0.0.1:{closed_port()}/v1", models_ttl=0)
+    assert await backend.models() == []
+    assert backend.discovery_error is not None
+    assert "could not connect" in backend.discovery_error
+    backend.base_url = fake.url.rstrip("/")  # the server came up there
+    backend.close()
+    assert await backend.models() == ["fake-model", "other-model"]
+    assert backend.discovery_error is None
 
 
 async def test_models_are_listed_by_the_server_once(fake: FakeOpenAI) -> None:

@@ -22,6 +22,8 @@ Contract:
 * :meth:`models` is the configured list, else ``GET {base_url}/models`` cached for
   ``models_ttl`` seconds (failures for a tenth of that), one request at a time however
   many callers wait for it; when neither names a model the backend :attr:`accepts_any_model`.
+  Why the last listing failed is :attr:`discovery_error` (None after a success), and is
+  logged on the ``parley.chat.discovery`` logger.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from parley.chat.backends.base import BackendError, ChatRequest, Chunk
 from parley.chat.backends.pool import Pool, PoolBody, transport_for
 
 log = logging.getLogger("parley.chat")
+discovery_log = logging.getLogger("parley.chat.discovery")
 
 _CONNECT_ERRORS = (
     httpx.ConnectError,
@@ -97,6 +100,7 @@ class OpenAIBackend:
         self._discovered: list[str] | None = None
         self._discovered_at = 0.0
         self._discovering: asyncio.Future[list[str]] | None = None
+        self.discovery_error: str | None = None
 
     def __repr__(self) -> str:
         return f"OpenAIBackend({self.name!r}, {self.base_url!r})"
@@ -134,6 +138,7 @@ class OpenAIBackend:
     async def _discover(self) -> list[str]:
         """``GET /models`` once for every caller waiting (a burst of first requests)."""
         found: list[str] = []
+        failure: str | None = None
         try:
             response = await self._http().get("/models", timeout=self.connect_timeout + 5)
             if response.status_code == 200:
@@ -141,8 +146,13 @@ class OpenAIBackend:
                 found = [
                     str(item["id"]) for item in data if isinstance(item, dict) and "id" in item
                 ]
+            else:
+                failure = f"GET {self.base_url}/models answered HTTP {response.status_code}"
         except (httpx.HTTPError, orjson.JSONDecodeError, AttributeError) as error:
-            log.warning("backend %s: could not list models: %s", self.name, error)
+            failure = _describe(error) if isinstance(error, httpx.HTTPError) else str(error)
+        if failure is not None:
+            discovery_log.warning("backend %s: could not list models: %s", self.name, failure)
+        self.discovery_error = failure
         self._discovered, self._discovered_at = found, time.monotonic()
         return found
 

@@ -302,7 +302,7 @@ def _added(
     bench: ModuleType, r: Any, q: float, which: str = "total", *, base: Any, streaming: bool
 ) -> float:
     """What ``r`` adds to ``base`` at percentile ``q``: per request with the fake's timings
-    when streaming (``chat_bench.attribute``), else the difference of the percentiles."""
+    when streaming (``_chat_load.attribute``), else the difference of the percentiles."""
     if streaming:
         return float(bench.added_ms(r, base, q, which))
     ms = bench.percentile_ms

@@ -7,7 +7,6 @@ cookies) whose page records dialogs and console errors. Skipped, with the reason
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from parley.config import Settings
 from parley.web.app import create_app
+from tests.support.live_server import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -48,17 +48,11 @@ class Live:
         return factory
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Live]:
     """``create_app`` under uvicorn in a thread, on a temp SQLite library."""
     home = tmp_path_factory.mktemp("browser-home")
-    port = _free_port()
+    port = free_port()
     settings = Settings(
         home=home,
         database_url=f"sqlite:///{home / 'library.sqlite3'}",

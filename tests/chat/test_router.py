@@ -12,7 +12,7 @@ from parley.chat.router import HOW_TO_CONFIGURE, BackendRegistry
 from parley.config import Settings
 from parley.errors import Unavailable
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.live_server import closed_port
+from tests.support.live_server import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -89,7 +89,7 @@ async def test_the_default_model_is_configured_or_the_first_listed(fake: FakeOpe
 
 
 async def test_without_a_model_to_use_the_error_says_why_no_backend_listed_one() -> None:
-    down = OpenAIBackend("down", f"http://127.0.0.1:{closed_port()}/v1")
+    down = OpenAIBackend("down", f"http://127.0.0.1:{free_port()}/v1")
     with FakeOpenAI(models=()) as empty:
         registry = BackendRegistry([down, OpenAIBackend("empty", empty.url)])
         with pytest.raises(Unavailable) as caught:

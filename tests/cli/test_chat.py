@@ -14,7 +14,7 @@ from parley.cli.main import app
 from parley.store import conversations, users
 from parley.store.db import open_engine, session_factory, transaction
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.live_server import closed_port
+from tests.support.live_server import free_port
 
 runner = CliRunner()
 
@@ -104,7 +104,7 @@ def test_ask_without_a_backend_says_how_to_configure_one(_library: str) -> None:
 def test_ask_with_the_backend_down_says_so_once(
     _library: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PARLEY_OPENAI_BASE_URL", f"http://127.0.0.1:{closed_port()}/v1")
+    monkeypatch.setenv("PARLEY_OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     result = invoke("ask", "anyone?")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()

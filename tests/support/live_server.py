@@ -43,8 +43,9 @@ class LiveServer:
         self._socket.close()
 
 
-def closed_port() -> int:
-    """A port of 127.0.0.1 that nothing listens on (a server that is down)."""
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on now: where a server can start, or an
+    address that stands for a server that is down."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

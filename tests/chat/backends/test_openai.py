@@ -11,7 +11,7 @@ import pytest
 from parley.chat.backends.base import BackendError, ChatRequest, Chunk
 from parley.chat.backends.openai import OpenAIBackend
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.live_server import closed_port
+from tests.support.live_server import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -113,7 +113,7 @@ async def test_gives_up_after_its_retries(fake: FakeOpenAI) -> None:
 
 
 async def test_an_unreachable_server_is_a_clear_error() -> None:
-    backend = OpenAIBackend("local", f"http://127.0.0.1:{closed_port()}/v1", retries=1, backoff=0)
+    backend = OpenAIBackend("local", f"http://127.0.0.1:{free_port()}/v1", retries=1, backoff=0)
     with pytest.raises(BackendError) as caught:
         await collect(backend)
     assert "'local'" in caught.value.detail and "unreachable" in caught.value.detail
@@ -193,7 +193,7 @@ async def test_asks_again_without_stream_options_when_refused(fake: FakeOpenAI) 
 
 
 async def test_why_the_last_listing_failed_is_kept_until_one_succeeds(fake: FakeOpenAI) -> None:
-    backend = OpenAIBackend("b", f"http://127.0.0.1:{closed_port()}/v1", models_ttl=0)
+    backend = OpenAIBackend("b", f"http://127.0.0.1:{free_port()}/v1", models_ttl=0)
     assert await backend.models() == []
     assert backend.discovery_error is not None
     assert "could not connect" in backend.discovery_error

@@ -14,8 +14,9 @@ Contract:
   body's lines, without line endings) or ``read()`` (the whole body);
 * bodies framed by ``Transfer-Encoding: chunked``, by ``Content-Length`` or by the end of
   the connection; 1xx-less, 204 and 304 responses have none;
-* a connection goes back to the pool only when its response was read to the end and
-  neither side asked to close it; an early exit, an error or a cancellation closes it;
+* a connection goes back to the pool only when its response was read to the end,
+  nothing came after it and neither side asked to close it; an early exit, an error or
+  a cancellation closes it;
 * a request on a pooled connection that fails before any byte of the answer arrived (the
   server had closed it) is sent once more on a new connection;
 * every failure is an :class:`HTTPError`: refused or reset connections, timeouts
@@ -29,6 +30,8 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
+
+from parley.http_wire import Dechunker, parse_head
 
 READ_SIZE = 65536
 MAX_BODY = 256 * 1024**2
@@ -96,36 +99,15 @@ class Response:
     async def _dechunk(self) -> AsyncIterator[bytes]:
         """Decode ``Transfer-Encoding: chunked``, joining the chunks that arrived together
         (one read may bring many: servers send one per event)."""
-        buffer = b""
-        while True:
-            payloads: list[bytes] = []
-            position, finished = 0, False
-            while (end := buffer.find(b"\r\n", position)) >= 0:
-                size = int(buffer[position:end].split(b";", 1)[0].strip(), 16)
-                start = end + 2
-                if size == 0:  # the last chunk, then trailers up to an empty line
-                    if buffer.startswith(b"\r\n", start):
-                        position, finished = start + 2, True
-                    elif (blank := buffer.find(b"\r\n\r\n", start)) >= 0:
-                        position, finished = blank + 4, True
-                    break
-                if len(buffer) < start + size + 2:
-                    break
-                if buffer[start + size : start + size + 2] != b"\r\n":
-                    raise ValueError("chunk without its line ending")
-                payloads.append(buffer[start : start + size])
-                position = start + size + 2
-            buffer = buffer[position:]
-            if payloads:
-                yield b"".join(payloads)
-            if finished:
-                if buffer:  # bytes after the body: do not reuse this connection
-                    self.headers["connection"] = "close"
-                return
+        body = Dechunker()
+        while not body.done:
             data = await self._more(READ_SIZE)
             if not data:
                 raise HTTPError("the server closed the connection before the body ended")
-            buffer += data
+            if payload := body.feed(data):
+                yield payload
+        if body.extra:  # bytes after the body: do not reuse this connection
+            self.headers["connection"] = "close"
 
     async def lines(self) -> AsyncIterator[bytes]:
         """The body's lines (``\\n`` or ``\\r\\n`` endings removed); the last may be partial."""
@@ -250,18 +232,12 @@ class Client:
 
 
 def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    version, _, rest = status_line.partition(" ")
-    if not version.startswith("HTTP/1."):
-        raise ValueError(status_line)
-    status = int(rest[:3])
+    """Status and headers (names lower-cased, repeats joined with commas)."""
+    version, status, fields = parse_head(head)
     headers: dict[str, str] = {}
-    for line in header_lines:
-        if not line:
-            continue
-        name, _, value = line.partition(":")
-        key = name.strip().lower()
-        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
-    if version == "HTTP/1.0" and "keep-alive" not in headers.get("connection", "").lower():
+    for name, value in fields:
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    if version == b"HTTP/1.0" and "keep-alive" not in headers.get("connection", "").lower():
         headers["connection"] = "close"
     return status, headers

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 
 import httpx
@@ -12,6 +11,7 @@ import pytest
 
 from parley.chat.backends.pool import Pool, transport_for
 from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.raw_http import chunked, raw_server
 
 pytestmark = pytest.mark.anyio
 
@@ -125,17 +125,21 @@ def test_a_configured_proxy_gets_httpx_own_transport(monkeypatch: pytest.MonkeyP
 
 
 async def test_responses_without_a_body_do_not_wait_for_one() -> None:
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while await reader.readuntil(b"\r\n\r\n"):
-                writer.write(b"HTTP/1.1 204 No Content\r\nx-seen: yes\r\n\r\n")  # stays open
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
+    no_content = b"HTTP/1.1 204 No Content\r\nx-seen: yes\r\n\r\n"  # the connection stays open
+    async with raw_server(no_content, no_content) as server:
         async with httpx.AsyncClient(transport=Pool(), timeout=5) as http:
             for _ in range(2):
-                response = await http.get(f"http://127.0.0.1:{port}/nothing")
+                response = await http.get(f"http://127.0.0.1:{server.port}/nothing")
                 assert (response.status_code, response.content) == (204, b"")
-    finally:
-        server.close()
+        assert server.connections == 1
+
+
+async def test_a_connection_that_sent_bytes_after_the_body_is_not_reused() -> None:
+    """Whatever follows a chunked body would be read as the next answer's head."""
+    stray = chunked(b"ok") + b"HTTP/1.1 500 Stray\r\ncontent-length: 0\r\n\r\n"
+    async with raw_server(stray, chunked(b"ok")) as server:
+        async with httpx.AsyncClient(transport=Pool(), timeout=5) as http:
+            for _ in range(2):
+                response = await http.get(f"http://127.0.0.1:{server.port}/")
+                assert (response.status_code, response.content) == (200, b"ok")
+        assert server.connections == 2

@@ -14,10 +14,11 @@ Contract:
   transport for those: :func:`transport_for` does when a proxy is configured);
 * bodies framed by ``Content-Length``, chunked encoding or the connection's end (none
   for 1xx, 204, 304 and HEAD);
-* a connection goes back to the pool only when its response was read to the end and
-  neither side asked to close it; idle ones older than ``keepalive`` seconds, or whose
-  server closed them, are dropped when met; a request whose *reused* connection turns
-  out closed before any byte of the answer is sent again once on a new connection;
+* a connection goes back to the pool only when its response was read to the end,
+  nothing came after it and neither side asked to close it; idle ones older than
+  ``keepalive`` seconds, or whose server closed them, are dropped when met; a request
+  whose *reused* connection turns out closed before any byte of the answer is sent again
+  once on a new connection;
 * every read waits at most the request's ``read`` timeout; connecting at most ``connect``.
 """
 
@@ -31,7 +32,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-_LIMIT = 1 << 20  # the longest header line or chunk-size line accepted
+from parley.http_wire import LIMIT, Dechunker, parse_head
 
 
 def transport_for(url: str, *, max_idle: int, keepalive: float) -> httpx.AsyncBaseTransport:
@@ -129,7 +130,7 @@ class Pool(httpx.AsyncBaseTransport):
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(
-                    host, port, ssl=tls, server_hostname=host if tls else None, limit=_LIMIT
+                    host, port, ssl=tls, server_hostname=host if tls else None, limit=LIMIT
                 )
         except TimeoutError:
             raise httpx.ConnectTimeout(f"could not connect to {host}:{port} in time") from None
@@ -172,12 +173,7 @@ async def _read_head(
 ) -> tuple[int, list[tuple[bytes, bytes]]]:
     async with asyncio.timeout(timeout):
         raw = await reader.readuntil(b"\r\n\r\n")
-    lines = raw[:-4].split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    headers = []
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        headers.append((name.strip(), value.strip()))
+    _version, status, headers = parse_head(raw)
     return status, headers
 
 
@@ -289,30 +285,12 @@ class PoolBody(httpx.AsyncByteStream):
 
     async def _chunks(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
         """The decoded body: every complete chunk a read brought, joined into one piece."""
-        buffer = b""
-        ended = False
-        while not ended:
-            buffer += await self._receive(reader)
-            out = []
-            while True:
-                end = buffer.find(b"\r\n")
-                if end < 0:
-                    if len(buffer) > _LIMIT:
-                        raise ValueError("a chunk-size line is too long")
-                    break
-                size = int(buffer[:end].split(b";", 1)[0], 16)
-                if size == 0:
-                    rest = buffer[end + 2 :]
-                    if rest.startswith(b"\r\n") or b"\r\n\r\n" in rest:  # after any trailers
-                        ended = True
-                    break
-                stop = end + 2 + size
-                if len(buffer) < stop + 2:
-                    break
-                out.append(buffer[end + 2 : stop])
-                buffer = buffer[stop + 2 :]
-            if out:
-                yield out[0] if len(out) == 1 else b"".join(out)
+        body = Dechunker(limit=LIMIT)
+        while not body.done:
+            if payload := body.feed(await self._receive(reader)):
+                yield payload
+        if body.extra:  # bytes after the body: this connection cannot be trusted again
+            self._reusable = False
 
     async def aclose(self) -> None:
         connection, self._connection = self._connection, None

@@ -490,3 +490,29 @@ def test_invalid_arguments() -> None:
         synth.generate(1, span_days=0)
     with pytest.raises(ValueError):
         synth.generate(1, target_bytes=0)
+
+
+def times_of(conv: Conv) -> list[float]:
+    holders = [conv, *messages(conv)] if isinstance(conv.get("mapping"), dict) else [conv]
+    return [
+        value
+        for holder in holders
+        for key in ("create_time", "update_time")
+        if isinstance(value := holder.get(key), int | float)
+    ]
+
+
+def test_not_after_moves_a_conversation_that_would_end_late_back_as_a_whole() -> None:
+    start, span = 1_700_000_000.0, 365
+    end = start + span * 86400
+    plain = list(synth.generate(300, start=start, span_days=span))
+    ending = list(synth.generate(300, start=start, span_days=span, not_after=end))
+    late = [i for i, conv in enumerate(plain) if max(times_of(conv), default=0) > end]
+    assert late, "some conversations go on past the span's end"
+    assert all(max(times_of(conv), default=0) <= end for conv in ending)
+    for i, (before, after) in enumerate(zip(plain, ending, strict=True)):
+        if i not in late:
+            assert after == before
+            continue
+        shifts = {round(b - a, 3) for b, a in zip(times_of(before), times_of(after), strict=True)}
+        assert len(shifts) == 1 and next(iter(shifts)) > 0  # every time moved by the same

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,14 @@ def test_demo_fills_an_empty_library_once() -> None:
     assert len(parley("ls", "--json", "-n", "100").stdout.splitlines()) == 40
     again = parley("demo", "--count", "5")
     assert again.exit_code == 1 and "--force" in again.output
+
+
+def test_the_demo_history_ends_now() -> None:
+    before = datetime.now(UTC)
+    assert parley("demo").exit_code == 0  # 300: some would go on past now, unshifted
+    newest = orjson.loads(parley("ls", "--json", "-n", "1").stdout.splitlines()[0])
+    updated = datetime.fromisoformat(newest["update_time"])
+    assert before - timedelta(days=30) < updated <= datetime.now(UTC)
 
 
 def test_help_explains_every_command() -> None:

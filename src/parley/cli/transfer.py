@@ -235,8 +235,9 @@ def demo_command(
             console=err_console,
         ) as progress:
             task = progress.add_task("demo", total=count)
-            start = time.time() - 365 * 86400
-            for index, item in enumerate(synth.generate(count, seed=seed, start=start)):
+            now = time.time()
+            history = synth.generate(count, seed=seed, start=now - 365 * 86400, not_after=now)
+            for index, item in enumerate(history):
                 raw = orjson.dumps(item)
                 importer.add(RawConversation(raw=raw, data=item, source=f"demo[{index}]"))
                 progress.advance(task)

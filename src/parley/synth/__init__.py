@@ -13,9 +13,11 @@ Contract
   accumulated. All 36 edge cases are included once ``count`` exceeds 885.
 * Regular conversations: ~20 messages on average (heavy-tailed turn count), create_time
   spread over ``span_days`` from ``start`` with weekday/evening peaks, growth, bursts and
-  quiet weeks; model slugs by era (text-davinci-002-render-sha, gpt-4, gpt-4o, o1, o3,
-  gpt-5 ...); root ``client-created-root`` (message null) from mid-2024, older ones
-  ``root -> hidden empty system message -> user``; occasional edits/regenerations
+  quiet weeks (with ``not_after``, a conversation whose later messages would fall after
+  it is moved back as a whole, so that a history can end now); model slugs by era
+  (text-davinci-002-render-sha, gpt-4, gpt-4o, o1, o3, gpt-5 ...); root
+  ``client-created-root`` (message null) from mid-2024, older ones ``root -> hidden empty
+  system message -> user``; occasional edits/regenerations
   (``current_node`` on the newest, *last* branch), reasoning thoughts, python tool calls,
   image uploads, search citations, projects (``g-p-...``) and custom GPTs (``g-...``),
   archived/starred flags, open-ended top-level keys. Text: prose, Markdown lists, tables,

@@ -131,3 +131,20 @@ def log_in(page: Any, url: str, name: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.click("form.stacked button[type=submit]")
     page.wait_for_url("**/library?done=signed-in")
+
+
+def expect(target: Any) -> Any:
+    """Playwright's ``expect`` (imported late: the module is optional)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(target)
+
+
+def switch_to_the_old_branch(page: Any) -> None:
+    """On a page of the branched conversation (tests.web.conftest.conversation), follow
+    the edited question's "previous" link: the old branch shows, in the same document."""
+    page.evaluate("window.__sameDocument = true")
+    page.locator("#m-u2b a.branch.prev").click()
+    expect(page.locator("#conversation")).to_contain_text("old answer")
+    expect(page.locator("#m-u2a .switcher .position")).to_have_text("1 / 2")
+    assert "node=a2a" in page.url and page.evaluate("window.__sameDocument") is True

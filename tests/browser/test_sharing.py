@@ -4,7 +4,6 @@ switch branches, comment, save, explore and search. Saves screenshots of the pag
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 
@@ -13,7 +12,14 @@ from parley.store import conversations
 from parley.store.db import transaction
 from parley.store.rows import explode
 from parley.store.users import User
-from tests.browser.conftest import Live, Watched, log_in, screenshot
+from tests.browser.conftest import (
+    Live,
+    Watched,
+    expect,
+    log_in,
+    screenshot,
+    switch_to_the_old_branch,
+)
 from tests.web.conftest import conversation
 
 pytestmark = pytest.mark.browser
@@ -32,12 +38,6 @@ def alice(live: Live) -> User:
         for item in items:
             conversations.save(session, owner_id=user.id, item=explode(item))
     return user
-
-
-def expect(page: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(page)
 
 
 def test_share_comment_save_switch_explore(live: Live, alice: User, watched: Watched) -> None:
@@ -61,11 +61,7 @@ def test_share_comment_save_switch_explore(live: Live, alice: User, watched: Wat
     expect(page.locator("#conversation")).to_contain_text("new answer")
 
     # switch branches without a reload (the JS swaps the conversation in place)
-    page.evaluate("window.__sameDocument = true")
-    page.locator("#m-u2b a.branch.prev").click()
-    expect(page.locator("#conversation")).to_contain_text("old answer")
-    expect(page.locator("#m-u2a .switcher .position")).to_have_text("1 / 2")
-    assert "node=a2a" in page.url and page.evaluate("window.__sameDocument") is True
+    switch_to_the_old_branch(page)
     page.locator("#m-u2a a.branch.next").click()
     expect(page.locator("#conversation")).to_contain_text("new answer")
     page.go_back()

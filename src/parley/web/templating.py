@@ -13,7 +13,8 @@ Contract:
   the only filter that yields ``Markup``), ``isodate`` (epoch seconds ->
   ``2024-05-01``), ``isotime`` (-> ISO 8601 UTC, for ``<time datetime>``), ``count``
   (``1234`` -> ``1.2k``), ``plural(noun)`` (-> ``1.2k views``); the global ``static(path)`` gives
-  ``/static/<path>?v=<content hash>`` so browsers can cache assets for good.
+  ``/static/<path>?v=<content hash>`` so browsers can cache assets for good, and
+  ``conversation_url(id)`` the owner's page of a conversation.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
@@ -75,6 +77,11 @@ def plural(value: Any, noun: str) -> str:
     return f"{count(value)} {noun}{'' if int(value or 0) == 1 else 's'}"
 
 
+def conversation_url(conversation_id: str) -> str:
+    """The owner's page of a conversation (any id: every character is escaped)."""
+    return "/library/c/" + quote(conversation_id, safe="")
+
+
 @lru_cache(maxsize=64)
 def static(path: str) -> str:
     """URL of a static asset with a content hash, so it can be cached forever."""
@@ -100,6 +107,7 @@ def _environment() -> Environment:
     env.filters["plural"] = plural
     env.filters["render_text"] = lambda value: Markup(render_text(str(value or "")))
     env.globals["static"] = static
+    env.globals["conversation_url"] = conversation_url
     return env
 
 

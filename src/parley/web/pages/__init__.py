@@ -118,8 +118,8 @@ class ShortLinks:
 
 def install(app: FastAPI) -> None:
     """Add the pages and the short links to ``app`` (see the module contract)."""
-    from parley.web.pages import auth, explore, library, seo, share
+    from parley.web.pages import auth, conversation, explore, library, seo, share
 
-    for module in (explore, library, auth, seo, share):
+    for module in (explore, library, conversation, auth, seo, share):
         include(app, module.router)
     app.router.default = ShortLinks(app.router.default)

@@ -3,9 +3,9 @@
 Contract (every route needs an account; browsers without one go to ``/login``):
 
 * ``GET /library?page=N`` lists the user's conversations, newest first,
-  :data:`PAGE_SIZE` a page; ``?q=words`` searches them instead (full text, best first);
-  ``?job=<id>`` shows the state of one of the user's import jobs. Their shares and the
-  shares they saved are listed too;
+  :data:`PAGE_SIZE` a page, each linked to its page (:mod:`.conversation`); ``?q=words``
+  searches them instead (full text, best first); ``?job=<id>`` shows the state of one of
+  the user's import jobs. Their shares and the shares they saved are listed too;
 * ``POST /library/share`` (``conversation_id``, ``visibility``) shares a conversation
   (re-sharing keeps its link); ``POST /library/shares/{id}/update`` (``visibility``)
   and ``POST /library/shares/{id}/delete`` manage one of the user's shares; another

@@ -132,7 +132,12 @@ def _snapshot(
     view = conversation_view.build(shown.conversation, share_leaf=shown.leaf, selected=selected)
     template = ENV.get_template("_turn.html")
     here = f"/c/{share.id}?" + (f"node={quote(view.leaf, safe='')}&" if view.leaf else "")
-    context = {"share": share, "owner_initial": owner_name[:1].upper(), "here": here}
+    context = {
+        "share": share,
+        "owner_initial": owner_name[:1].upper(),
+        "here": here,
+        "branches": f"/c/{share.id}",
+    }
     snapshot = Snapshot(
         view,
         [Markup(template.render(turn=turn, quiet=True, **context)) for turn in view.turns],

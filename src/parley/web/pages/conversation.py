@@ -1,0 +1,87 @@
+"""Reading one's own conversation in the web UI, shared or not.
+
+Contract (signed-in owners only; browsers without an account go to ``/login``):
+
+* ``GET /library/c/{id}?node=<node id>`` (``id`` escaped, ``/`` included:
+  :func:`parley.web.templating.conversation_url`) renders conversation ``id`` of the signed-in
+  user through :mod:`parley.web.conversation_view`, whole tree: ``node`` picks another
+  branch, every fork has its switcher, and the page says how it is shared (its short
+  link) or offers to share it. Another user's conversation, or an unknown id, is a 404:
+  a page never tells whether someone else's conversation exists;
+* ``GET /library/c/{id}/markdown`` downloads it as Markdown
+  (:func:`parley.formats.markdown.to_markdown`, the visible branch), as ``parley export
+  -f markdown`` writes it;
+* both answer ``Cache-Control: private, no-store`` and ``noindex``: they are private.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from markupsafe import Markup
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from parley.formats.markdown import filename_for, to_markdown
+from parley.store import conversations, shares
+from parley.store.db import transaction
+from parley.web import conversation_view, deps
+from parley.web.pages import signed_in
+from parley.web.pages.library import VISIBILITIES
+from parley.web.templating import ENV, conversation_url, render_page
+
+router = APIRouter(tags=["pages"])
+
+MAX_NODE_CHARS = 200
+PRIVATE = {"Cache-Control": "private, no-store", "X-Robots-Tag": "noindex, nofollow"}
+
+
+@router.get("/library/c/{conversation_id:path}/markdown")
+def conversation_markdown(request: Request, conversation_id: str) -> Response:
+    """One of your conversations as a Markdown file."""
+    user = signed_in(request)
+    if isinstance(user, RedirectResponse):
+        return user
+    with transaction(deps.runtime(request).factory) as session:
+        data = conversations.load(session, owner_id=user.id, conversation_id=conversation_id)
+    data["id"] = conversation_id
+    name = filename_for(data)
+    fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+    return Response(
+        to_markdown(data),
+        media_type="text/markdown; charset=utf-8",
+        headers={**PRIVATE, "Content-Disposition": disposition},
+    )
+
+
+@router.get("/library/c/{conversation_id:path}", response_class=HTMLResponse)
+def conversation_page(request: Request, conversation_id: str, node: str | None = None) -> Response:
+    """One of your conversations: a branch of it, with a switcher at every fork."""
+    user = signed_in(request)
+    if isinstance(user, RedirectResponse):
+        return user
+    with transaction(deps.runtime(request).factory) as session:
+        pk = conversations.get_pk(session, owner_id=user.id, conversation_id=conversation_id)
+        data = conversations.load(session, owner_id=user.id, conversation_id=conversation_id)
+        share = shares.for_conversation(session, conversation_pk=pk)
+    view = conversation_view.build(data, selected=(node or "")[:MAX_NODE_CHARS] or None)
+    template = ENV.get_template("_turn.html")
+    context = {
+        "owner_initial": user.name[:1].upper(),
+        "branches": conversation_url(conversation_id),
+    }
+    turns = [Markup(template.render(turn=turn, quiet=False, **context)) for turn in view.turns]
+    return render_page(
+        request,
+        "conversation.html",
+        user=user,
+        headers=PRIVATE,
+        conversation_id=conversation_id,
+        title=" ".join(str(data.get("title") or "").split()) or "Untitled",
+        updated=data.get("update_time"),
+        view=view,
+        turns=turns,
+        share=share,
+        visibilities=VISIBILITIES,
+    )

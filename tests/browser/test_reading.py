@@ -1,0 +1,45 @@
+"""Reading one's own conversation in a real browser: from the library to its page, a
+branch switched in place, the Markdown link; nothing blocked by the CSP, no dialog."""
+
+from __future__ import annotations
+
+import pytest
+
+from parley import accounts
+from parley.store import conversations
+from parley.store.db import transaction
+from parley.store.rows import explode
+from tests.browser.conftest import (
+    Live,
+    Watched,
+    expect,
+    log_in,
+    screenshot,
+    switch_to_the_old_branch,
+)
+from tests.web.conftest import conversation
+
+pytestmark = pytest.mark.browser
+PASSWORD = "browser password 2"
+
+
+def test_open_a_conversation_from_the_library_and_switch_branches(
+    live: Live, watched: Watched
+) -> None:
+    with transaction(live.factory) as session:
+        user = accounts.signup(session, name="carol", password=PASSWORD, allowed=True)
+        item = conversation("talk", title="Unshared <b>talk</b>", branched=True)
+        item["mapping"]["u1"]["message"]["content"]["parts"] = ["<img src=x onerror=alert(1)>"]
+        conversations.save(session, owner_id=user.id, item=explode(item))
+    page = watched.page
+    log_in(page, live.url, "carol", PASSWORD)
+    page.locator("tr#conv-talk a.conv-title").click()
+    page.wait_for_url("**/library/c/talk")
+    expect(page.locator("h1")).to_have_text("Unshared <b>talk</b>")
+    expect(page.locator("#conversation")).to_contain_text("new answer")
+    expect(page.locator("#m-u1 .body")).to_have_text("<img src=x onerror=alert(1)>")
+
+    switch_to_the_old_branch(page)
+    expect(page.locator("a[download]")).to_have_attribute("href", "/library/c/talk/markdown")
+    screenshot(page, "conversation")
+    assert watched.dialogs == [] and watched.errors == []

@@ -160,10 +160,12 @@ def test_chat_resumes_a_conversation_and_can_start_anew(_library: str, backend: 
 
 def test_chat_reports_errors_and_stays_open(_library: str, backend: FakeOpenAI) -> None:
     backend.script(Reply(status=500, error="model down"))
-    result = invoke("chat", input="one\n/model nope\ntwo\n/model\nthree\n/unknown\n")
+    result = invoke("chat", input="one\n/model nope\ntwo\n/model\nthree\n/unknown\n/help\n")
     assert result.exit_code == 0, result.output
     assert "model down" in result.stderr
     assert "no backend serves model 'nope'" in result.stderr
-    assert "You said: three" in result.stdout and "unknown command" in result.stdout
+    assert "You said: three" in result.stdout
+    assert "unknown command /unknown; the commands: /new" in result.stdout
+    assert "/regenerate     answer your last message again" in result.stdout  # /help
     missing = invoke("chat", "no-such-conversation", input="")
     assert missing.exit_code == 2 and "not found" in missing.stderr

@@ -10,7 +10,7 @@ like any other.
   the end instead). A failed call keeps the prompt and the partial answer and exits 1.
 * ``parley chat [ID]``: an interactive chat that streams each answer; it continues
   conversation ``ID`` (showing its last messages) or starts a new one. Commands:
-  ``/new``, ``/regenerate``, ``/model NAME``, ``/quit`` (or Ctrl-D). Ctrl-C while an
+  ``/new``, ``/regenerate``, ``/model NAME``, ``/help``, ``/quit`` (or Ctrl-D). Ctrl-C while an
   answer streams stops that answer (the part received is kept) and returns to the prompt.
 
 Text from models is printed with terminal control sequences removed.
@@ -152,6 +152,14 @@ def chat_command(
         asyncio.run(_session(engine, owner_id, conversation, model))
 
 
+COMMANDS = "/new · /regenerate · /model NAME · /help · /quit (or Ctrl-D)"
+HELP = """/new            start a new conversation with your next message
+/regenerate     answer your last message again (a sibling answer; both are kept)
+/model NAME     ask NAME from now on (/model alone: the default model)
+/help           this list
+/quit           leave (or Ctrl-D); Ctrl-C stops an answer as it streams"""
+
+
 def _label(role: str) -> None:
     style = "bold cyan" if role == "user" else "bold green"
     console.print(f"[{style}]{role}[/{style}] › ", end="", highlight=False)
@@ -160,7 +168,7 @@ def _label(role: str) -> None:
 async def _session(
     engine: ChatEngine, owner_id: str, conversation: str | None, model: str | None
 ) -> None:
-    console.print("[dim]/new · /regenerate · /model NAME · /quit (or Ctrl-D)[/dim]")
+    console.print(f"[dim]{COMMANDS}[/dim]")
     last: Turn | None = None
     try:
         while True:
@@ -174,6 +182,9 @@ async def _session(
                 continue
             if text in ("/quit", "/exit", "/q"):
                 return
+            if text in ("/help", "/?"):
+                console.print(f"[dim]{HELP}[/dim]")
+                continue
             if text == "/new":
                 conversation, last = None, None
                 console.print("[dim]a new conversation starts with your next message[/dim]")
@@ -193,7 +204,10 @@ async def _session(
                     model=model,
                 )
             elif text.startswith("/"):
-                console.print(f"[dim]unknown command {plain(text)}[/dim]", highlight=False)
+                console.print(
+                    f"[dim]unknown command {plain(text)}; the commands: {COMMANDS}[/dim]",
+                    highlight=False,
+                )
                 continue
             else:
                 events = engine.ask(

@@ -43,3 +43,20 @@ def test_open_a_conversation_from_the_library_and_switch_branches(
     expect(page.locator("a[download]")).to_have_attribute("href", "/library/c/talk/markdown")
     screenshot(page, "conversation")
     assert watched.dialogs == [] and watched.errors == []
+
+
+def test_the_signed_in_pages_fit_a_phone_screen(live: Live, watched: Watched) -> None:
+    with transaction(live.factory) as session:
+        user = accounts.signup(session, name="dave", password=PASSWORD, allowed=True)
+        for i in range(3):
+            item = conversation(f"p{i}", title=f"A rather long title for a phone, number {i}")
+            conversations.save(session, owner_id=user.id, item=explode(item))
+    page = watched.page
+    page.set_viewport_size({"width": 390, "height": 800})
+    log_in(page, live.url, "dave", PASSWORD)
+    for path in ("/library", "/library/c/p0", "/heatmap", "/explore"):
+        answer = page.goto(f"{live.url}{path}")
+        assert answer is not None and answer.status == 200, path
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow}px wider than the screen"
+    assert watched.errors == []

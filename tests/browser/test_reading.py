@@ -60,3 +60,23 @@ def test_the_signed_in_pages_fit_a_phone_screen(live: Live, watched: Watched) ->
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow}px wider than the screen"
     assert watched.errors == []
+
+
+def test_delete_a_conversation_from_its_page(live: Live, watched: Watched) -> None:
+    with transaction(live.factory) as session:
+        user = accounts.signup(session, name="erin", password=PASSWORD, allowed=True)
+        for cid, title in (("gone", "To be deleted"), ("kept", "To be kept")):
+            conversations.save(
+                session, owner_id=user.id, item=explode(conversation(cid, title=title))
+            )
+    page = watched.page
+    log_in(page, live.url, "erin", PASSWORD)
+    page.locator("tr#conv-gone a.conv-title").click()
+    page.wait_for_url("**/library/c/gone")
+    page.locator(".danger-zone summary").click()
+    page.locator(".danger-zone button.danger").click()
+    page.wait_for_url("**/library?done=removed")
+    expect(page.locator(".notice")).to_contain_text("Conversation deleted")
+    expect(page.locator("table.conversations")).not_to_contain_text("To be deleted")
+    expect(page.locator("table.conversations")).to_contain_text("To be kept")
+    assert watched.dialogs == [] and watched.errors == []

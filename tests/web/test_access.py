@@ -81,6 +81,7 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("GET", "/library/export"): Expect("token"),
     ("GET", "/library/c/{conversation_id:path}"): Expect("token"),
     ("GET", "/library/c/{conversation_id:path}/markdown"): Expect("token"),
+    ("POST", "/library/c/{conversation_id:path}/delete"): Expect("token"),
     # ShareGPT, shares, comments and accounts JSON APIs (parley.web.api.sharegpt/shares/accounts)
     ("POST", "/api/conversations"): Expect("public", {"items": [{"from": "human", "value": "hi"}]}),
     ("GET", "/api/conversations"): Expect("public"),

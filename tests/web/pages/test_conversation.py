@@ -97,3 +97,28 @@ def test_markdown_download(app: FastAPI, alice: Caller, alice_browser: Browser) 
     text = answer.text
     assert text.startswith("---\n") and 'title: "Café notes"' in text
     assert "edited question" in text and "new answer" in text and "old answer" not in text
+
+
+def test_the_owner_deletes_it_with_its_share(
+    app: FastAPI, client: TestClient, alice: Caller, alice_browser: Browser, bob_browser: Browser
+) -> None:
+    seed(app, alice, conversation("a1", title="Regrettable"), conversation("a2", title="Kept"))
+    assert alice_browser.post("/library/share", {"conversation_id": "a1"}).status_code == 303
+    page = Page(alice_browser.get("/library/c/a1").text)
+    (short,) = page.find("a", title="Its share page")
+    (form,) = page.find("form", action="/library/c/a1/delete")
+    assert form["method"] == "post"
+    assert bob_browser.post("/library/c/a1/delete").status_code == 404  # not his: nothing goes
+    refused = alice_browser.client.post(
+        "/library/c/a1/delete", headers=HTML, follow_redirects=False
+    )
+    assert refused.status_code == 403  # no CSRF token
+    assert alice_browser.get("/library/c/a1").status_code == 200
+    deleted = alice_browser.post("/library/c/a1/delete")
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/library?done=removed"
+    assert alice_browser.get("/library/c/a1").status_code == 404
+    assert client.get(f"/c{short['href']}", headers=HTML).status_code == 404  # the share
+    library = Page(alice_browser.get("/library?done=removed").text)
+    assert "Conversation deleted" in library.text
+    assert "Regrettable" not in library.text and "Kept" in library.text
+    assert alice_browser.post("/library/c/a1/delete").status_code == 404  # once only

@@ -44,6 +44,7 @@ NOTICES = {
     "shared": "Shared. Copy the short link from the Sharing column.",
     "updated": "Share updated.",
     "unshared": "Share deleted: its link no longer works.",
+    "removed": "Conversation deleted, with its messages and its share.",
     "saved": "Saved to your library.",
     "unsaved": "Removed from your saved conversations.",
     "commented": "Comment posted.",

@@ -8,6 +8,9 @@ Contract (signed-in owners only; browsers without an account go to ``/login``):
   branch, every fork has its switcher, and the page says how it is shared (its short
   link) or offers to share it. Another user's conversation, or an unknown id, is a 404:
   a page never tells whether someone else's conversation exists;
+* ``POST /library/c/{id}/delete`` (a form: signed in, CSRF-checked) deletes it for good,
+  its messages and its share with it, and answers ``303`` to the library; another
+  user's id is a 404 and deletes nothing;
 * ``GET /library/c/{id}/markdown`` downloads it as Markdown
   (:func:`parley.formats.markdown.to_markdown`, the visible branch), as ``parley export
   -f markdown`` writes it;
@@ -16,9 +19,10 @@ Contract (signed-in owners only; browsers without an account go to ``/login``):
 
 from __future__ import annotations
 
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from markupsafe import Markup
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -26,12 +30,14 @@ from parley.formats.markdown import filename_for, to_markdown
 from parley.store import conversations, shares
 from parley.store.db import transaction
 from parley.web import conversation_view, deps
-from parley.web.pages import signed_in
+from parley.web.bodies import read_body
+from parley.web.pages import require_user, see_other, signed_in
 from parley.web.pages.library import VISIBILITIES
 from parley.web.templating import ENV, conversation_url, render_page
 
 router = APIRouter(tags=["pages"])
 
+Body = Annotated[dict[str, Any], Depends(read_body)]
 MAX_NODE_CHARS = 200
 PRIVATE = {"Cache-Control": "private, no-store", "X-Robots-Tag": "noindex, nofollow"}
 
@@ -85,3 +91,14 @@ def conversation_page(request: Request, conversation_id: str, node: str | None =
         share=share,
         visibilities=VISIBILITIES,
     )
+
+
+@router.post(
+    "/library/c/{conversation_id:path}/delete", response_class=RedirectResponse, status_code=303
+)
+def delete_conversation(request: Request, conversation_id: str, body: Body) -> RedirectResponse:
+    """Form: delete one of your conversations for good (its share goes with it)."""
+    user = require_user(request)
+    with transaction(deps.runtime(request).factory) as session:
+        conversations.remove(session, owner_id=user.id, conversation_id=conversation_id)
+    return see_other("/library?done=removed")

@@ -58,7 +58,7 @@ class Dechunker:
         buffer = self._buffer + data if self._buffer else data
         payloads: list[bytes] = []
         position = 0
-        waiting_for = "size"  # what the bytes left over are the start of
+        in_data = False  # the bytes left over are a chunk's data (else a line to come)
         while (end := buffer.find(b"\r\n", position)) >= 0:
             size = _size(buffer[position:end])
             start = end + 2
@@ -67,11 +67,9 @@ class Dechunker:
                     position, self.done = start + 2, True
                 elif (blank := buffer.find(b"\r\n\r\n", start)) >= 0:
                     position, self.done = blank + 4, True
-                else:
-                    waiting_for = "trailers"
                 break
             if len(buffer) < start + size + 2:
-                waiting_for = "data"
+                in_data = True
                 break
             if buffer[start + size : start + size + 2] != b"\r\n":
                 raise ValueError("a chunk without its line ending")
@@ -81,7 +79,7 @@ class Dechunker:
         if self.done:
             self._buffer, self.extra = b"", rest
         else:
-            if waiting_for != "data" and len(rest) > self.limit:
+            if not in_data and len(rest) > self.limit:
                 raise ValueError(f"a chunk-size line or trailer section over {self.limit} bytes")
             self._buffer = rest
         if not payloads:

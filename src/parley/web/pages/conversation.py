@@ -14,7 +14,7 @@ Contract (signed-in owners only; browsers without an account go to ``/login``):
 * ``GET /library/c/{id}/markdown`` downloads it as Markdown
   (:func:`parley.formats.markdown.to_markdown`, the visible branch), as ``parley export
   -f markdown`` writes it;
-* both answer ``Cache-Control: private, no-store`` and ``noindex``: they are private.
+* the page and the download answer ``Cache-Control: private, no-store`` and ``noindex``.
 """
 
 from __future__ import annotations

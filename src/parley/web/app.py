@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # outermost: every answer gets its headers
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> FastJSON:
+    async def healthz() -> FastJSON:  # on the loop: never queued behind busy worker threads
         return FastJSON({"status": "ok"})
 
     from parley.web.api import (

@@ -40,7 +40,9 @@ def test_open_a_conversation_from_the_library_and_switch_branches(
     expect(page.locator("#m-u1 .body")).to_have_text("<img src=x onerror=alert(1)>")
 
     switch_to_the_old_branch(page)
-    expect(page.locator("a[download]")).to_have_attribute("href", "/library/c/talk/markdown")
+    links = page.locator("a[download]")
+    expect(links.first).to_have_attribute("href", "/library/c/talk/markdown")
+    expect(links.last).to_have_attribute("href", "/library/c/talk/markdown?all_branches=true")
     screenshot(page, "conversation")
     assert watched.dialogs == [] and watched.errors == []
 

@@ -97,6 +97,14 @@ def test_markdown_download(app: FastAPI, alice: Caller, alice_browser: Browser) 
     text = answer.text
     assert text.startswith("---\n") and 'title: "Café notes"' in text
     assert "edited question" in text and "new answer" in text and "old answer" not in text
+    page = Page(alice_browser.get("/library/c/a1").text)
+    (every,) = page.find("a", href="/library/c/a1/markdown?all_branches=true")
+    whole = alice_browser.get(every["href"] or "").text
+    assert "new answer" in whole and "old answer" in whole and "Branch" in whole
+    seed(app, alice, conversation("plain"))  # no fork: no second link
+    assert not Page(alice_browser.get("/library/c/plain").text).find(
+        "a", href="/library/c/plain/markdown?all_branches=true"
+    )
 
 
 def test_the_owner_deletes_it_with_its_share(

@@ -11,9 +11,9 @@ Contract (signed-in owners only; browsers without an account go to ``/login``):
 * ``POST /library/c/{id}/delete`` (a form: signed in, CSRF-checked) deletes it for good,
   its messages and its share with it, and answers ``303`` to the library; another
   user's id is a 404 and deletes nothing;
-* ``GET /library/c/{id}/markdown`` downloads it as Markdown
-  (:func:`parley.formats.markdown.to_markdown`, the visible branch), as ``parley export
-  -f markdown`` writes it;
+* ``GET /library/c/{id}/markdown[?all_branches=true]`` downloads it as Markdown
+  (:func:`parley.formats.markdown.to_markdown`: the visible branch, or every branch), as
+  ``parley export -f markdown [--all-branches]`` writes it;
 * the page and the download answer ``Cache-Control: private, no-store`` and ``noindex``.
 """
 
@@ -43,8 +43,11 @@ PRIVATE = {"Cache-Control": "private, no-store", "X-Robots-Tag": "noindex, nofol
 
 
 @router.get("/library/c/{conversation_id:path}/markdown")
-def conversation_markdown(request: Request, conversation_id: str) -> Response:
-    """One of your conversations as a Markdown file."""
+def conversation_markdown(
+    request: Request, conversation_id: str, all_branches: bool = False
+) -> Response:
+    """One of your conversations as a Markdown file: the visible branch, or with
+    `all_branches` every other branch after it, each marked where it forks."""
     user = signed_in(request)
     if isinstance(user, RedirectResponse):
         return user
@@ -55,7 +58,7 @@ def conversation_markdown(request: Request, conversation_id: str) -> Response:
     fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
     disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
     return Response(
-        to_markdown(data),
+        to_markdown(data, all_branches=all_branches),
         media_type="text/markdown; charset=utf-8",
         headers={**PRIVATE, "Content-Disposition": disposition},
     )

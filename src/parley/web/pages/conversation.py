@@ -72,7 +72,7 @@ def conversation_page(request: Request, conversation_id: str, node: str | None =
         return user
     with transaction(deps.runtime(request).factory) as session:
         pk = conversations.get_pk(session, owner_id=user.id, conversation_id=conversation_id)
-        data = conversations.load(session, owner_id=user.id, conversation_id=conversation_id)
+        data = next(conversations.load_many(session, pks=[pk]))
         share = shares.for_conversation(session, conversation_pk=pk)
     view = conversation_view.build(data, selected=(node or "")[:MAX_NODE_CHARS] or None)
     template = ENV.get_template("_turn.html")
